@@ -1,0 +1,62 @@
+"""annotator: code documents for content analysis, with blind coding and reliability."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from flask import Flask
+
+from . import config as configuration
+from .extensions import csrf, db, login_manager, migrate
+
+MIGRATIONS_DIR = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "migrations"
+)
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Create the application. It does no work beyond wiring: no migrations, no prompts."""
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_mapping(configuration.from_environment(app.instance_path))
+    if test_config is not None:
+        app.config.from_mapping(test_config)
+        if (
+            "SQLALCHEMY_DATABASE_URI" in test_config
+            and "SQLALCHEMY_ENGINE_OPTIONS" not in test_config
+        ):
+            url = app.config["SQLALCHEMY_DATABASE_URI"]
+            app.config["SQLALCHEMY_ENGINE_OPTIONS"] = configuration.engine_options(url)
+    configuration.check(app.config)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True, compare_type=True)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message_category = "info"
+
+    from . import admin, auth, coding, documents, security
+
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(documents.bp)
+    app.register_blueprint(coding.bp)
+    app.register_blueprint(admin.bp)
+    security.init_app(app)
+
+    from .cli import register_commands
+
+    register_commands(app)
+
+    @app.get("/")
+    def index() -> Any:
+        from flask import redirect, url_for
+        from flask_login import current_user
+
+        if not current_user.is_authenticated:
+            return redirect(url_for("auth.login"))
+        if current_user.role.can_administer():
+            return redirect(url_for("admin.overview"))
+        return redirect(url_for("coding.queue"))
+
+    return app

@@ -1,0 +1,192 @@
+"""The PI's area: overview, codebooks, people and assignments."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, url_for
+from flask_login import current_user
+from sqlalchemy import func, select
+
+from .assignment import PlanError, parse_share_or_count
+from .auth import admin_required
+from .codebook import CodebookError
+from .extensions import db
+from .forms import AssignManualForm, AssignRuleForm, CodebookUploadForm, UserForm, choices
+from .models import Assignment, Document, LabelSet, LabelStatus, Role, User
+from .services import assignments as assignment_service
+from .services import users as user_service
+from .services.codebooks import all_codebooks, find_codebook, load_codebook_text
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+@bp.get("/")
+@admin_required
+def overview() -> Any:
+    """Counts and each coder's progress."""
+    coders = user_service.coders(db.session)
+    assigned = Counter(
+        dict(
+            db.session.execute(
+                select(Assignment.coder_id, func.count()).group_by(Assignment.coder_id)
+            ).all()
+        )
+    )
+    submitted = Counter(
+        dict(
+            db.session.execute(
+                select(LabelSet.coder_id, func.count())
+                .where(LabelSet.status == LabelStatus.SUBMITTED)
+                .group_by(LabelSet.coder_id)
+            ).all()
+        )
+    )
+    return render_template(
+        "admin/overview.html",
+        coders=coders,
+        assigned=assigned,
+        submitted=submitted,
+        n_documents=db.session.scalar(select(func.count()).select_from(Document)),
+        codebooks=all_codebooks(db.session),
+    )
+
+
+@bp.route("/codebooks", methods=["GET", "POST"])
+@admin_required
+def codebooks() -> Any:
+    """Loaded codebooks and their versions; POST loads a file."""
+    form = CodebookUploadForm()
+    problems: list[str] = []
+    status = 200
+    if form.validate_on_submit():
+        upload = form.file.data
+        name = upload.filename or "codebook.yaml"
+        raw = upload.read()
+        try:
+            result = load_codebook_text(db.session, raw.decode("utf-8"), name, current_user)
+        except UnicodeDecodeError:
+            problems = [f"{name}: not UTF-8 text"]
+        except CodebookError as error:
+            problems = [str(problem) for problem in error.problems]
+        else:
+            db.session.commit()
+            flash(result.describe(), "success")
+            return redirect(url_for("admin.codebooks"))
+        db.session.rollback()
+        status = 422
+    return render_template(
+        "admin/codebooks.html", form=form, problems=problems, codebooks=all_codebooks(db.session)
+    ), status
+
+
+@bp.route("/users", methods=["GET", "POST"])
+@admin_required
+def users() -> Any:
+    """People; POST adds one, showing a generated password once."""
+    form = UserForm()
+    status = 200
+    if form.validate_on_submit():
+        password = form.password.data or user_service.generate_password()
+        try:
+            user = user_service.add_user(
+                db.session,
+                (form.username.data or "").strip(),
+                Role(form.role.data),
+                password,
+                (form.display_name.data or "").strip(),
+            )
+        except user_service.UserError as error:
+            db.session.rollback()
+            form.username.errors = [*form.username.errors, str(error)]
+            status = 422
+        else:
+            db.session.commit()
+            shown = "" if form.password.data else f" Password (shown once): {password}"
+            flash(f"Added {user.role.value} '{user.username}'.{shown}", "success")
+            return redirect(url_for("admin.users"))
+    people = db.session.scalars(select(User).order_by(User.role, User.username)).all()
+    return render_template("admin/users.html", form=form, people=people), status
+
+
+def _assignment_forms() -> tuple[AssignRuleForm, AssignManualForm]:
+    codebook_choices = choices((c.slug, c.slug) for c in all_codebooks(db.session))
+    rule = AssignRuleForm(prefix="rule")
+    rule.codebook.choices = codebook_choices
+    manual = AssignManualForm(prefix="manual")
+    manual.codebook.choices = codebook_choices
+    manual.document.choices = choices(
+        (d.id, f"{d.id}: {d.filename}")
+        for d in db.session.scalars(select(Document).order_by(Document.id))
+    )
+    manual.coder.choices = choices((u.id, u.username) for u in user_service.coders(db.session))
+    return rule, manual
+
+
+def _render_assignments(rule: AssignRuleForm, manual: AssignManualForm, status: int = 200) -> Any:
+    rows = db.session.scalars(
+        select(Assignment).order_by(Assignment.document_id, Assignment.coder_id)
+    ).all()
+    return render_template("admin/assignments.html", rule=rule, manual=manual, rows=rows), status
+
+
+@bp.get("/assignments")
+@admin_required
+def assignments() -> Any:
+    """Every assignment, the rule form and the by-hand form."""
+    return _render_assignments(*_assignment_forms())
+
+
+@bp.post("/assignments/rule")
+@admin_required
+def assign_rule() -> Any:
+    """Assign every unassigned document, with a reliability sample."""
+    rule, manual = _assignment_forms()
+    if not rule.validate_on_submit():
+        return _render_assignments(rule, manual, 422)
+    try:
+        share, count = parse_share_or_count(rule.sample.data or "0")
+        coders = user_service.coders(db.session)
+        _, plan = assignment_service.assign_by_rule(
+            db.session,
+            find_codebook(db.session, rule.codebook.data),
+            coders,
+            reliability_share=share,
+            reliability_count=count,
+            coders_per_document=rule.coders_per_document.data or 2,
+            seed=rule.seed.data,
+            created_by=current_user,
+        )
+    except (PlanError, LookupError) as error:
+        db.session.rollback()
+        rule.sample.errors = [*rule.sample.errors, str(error)]
+        return _render_assignments(rule, manual, 422)
+    db.session.commit()
+    for line in assignment_service.describe_plan(plan, coders):
+        flash(line.strip(), "success")
+    return redirect(url_for("admin.assignments"))
+
+
+@bp.post("/assignments/manual")
+@admin_required
+def assign_manual() -> Any:
+    """Give one document to one coder."""
+    rule, manual = _assignment_forms()
+    if not manual.validate_on_submit():
+        return _render_assignments(rule, manual, 422)
+    document = db.session.get(Document, manual.document.data)
+    coder = db.session.get(User, manual.coder.data)
+    if document is None or coder is None:
+        return _render_assignments(rule, manual, 422)
+    try:
+        assignment_service.assign_by_hand(
+            db.session, document, coder, find_codebook(db.session, manual.codebook.data)
+        )
+    except (PlanError, LookupError) as error:
+        db.session.rollback()
+        manual.coder.errors = [*manual.coder.errors, str(error)]
+        return _render_assignments(rule, manual, 422)
+    db.session.commit()
+    flash(f"Assigned document {document.id} to {coder.username}.", "success")
+    return redirect(url_for("admin.assignments"))

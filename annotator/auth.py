@@ -1,0 +1,82 @@
+"""Logging in and out, and the access checks the other areas use."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar, cast
+from urllib.parse import urlsplit
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import PasswordField, StringField
+from wtforms.validators import DataRequired
+
+from .extensions import db, login_manager
+from .models import User
+
+bp = Blueprint("auth", __name__)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    """The logged-in user, from the id kept in the session cookie."""
+    user = db.session.get(User, int(user_id))
+    return user if user is not None and user.active else None
+
+
+def admin_required(view: F) -> F:
+    """Only the PI: others get 403, anonymous visitors the login page."""
+
+    @wraps(view)
+    @login_required
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if not current_user.role.can_administer():
+            abort(403)
+        return view(*args, **kwargs)
+
+    return cast(F, wrapped)
+
+
+class LoginForm(FlaskForm):
+    """User name and password."""
+
+    username = StringField("User name", validators=[DataRequired()])
+    password = PasswordField("Password", validators=[DataRequired()])
+
+
+def _safe_next(target: str | None) -> str | None:
+    """Follow ``next`` only to a path on this site, never to another host."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    return target
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    """Show the login form and log in."""
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = db.session.scalar(select(User).where(User.username == form.username.data))
+        if user is None or not user.active or not user.check_password(form.password.data or ""):
+            flash("Wrong user name or password.", "error")
+            return render_template("auth/login.html", form=form), 401
+        login_user(user)
+        return redirect(_safe_next(request.args.get("next")) or url_for("index"))
+    return render_template("auth/login.html", form=form)
+
+
+@bp.post("/logout")
+@login_required
+def logout() -> Any:
+    """Log out (a POST, so that a link on another site cannot do it)."""
+    logout_user()
+    flash("Logged out.", "info")
+    return redirect(url_for("auth.login"))

@@ -1,0 +1,359 @@
+"""The ``annotator`` command line.
+
+``annotator db upgrade`` (from Flask-Migrate) creates or upgrades the schema; every other
+command that touches the database first checks that the schema is current and says to run
+it when it is not.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+from .extensions import db
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _cli_app() -> Flask:
+    """The app for commands. They sign no cookies, so a missing secret key is no risk here;
+    ``annotator serve`` builds its own app, which insists on one."""
+    from . import create_app
+
+    overrides = (
+        {} if os.environ.get("ANNOTATOR_SECRET_KEY") else {"SECRET_KEY": secrets.token_hex(32)}
+    )
+    return create_app(overrides)
+
+
+def requires_current_schema(command: F) -> F:
+    """Run the command only on a database whose schema is current."""
+
+    @wraps(command)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        from . import MIGRATIONS_DIR
+        from .schema import SchemaOutOfDate, check_schema
+
+        try:
+            check_schema(db.engine, MIGRATIONS_DIR)
+        except SchemaOutOfDate as error:
+            raise click.ClickException(str(error)) from None
+        return command(*args, **kwargs)
+
+    return cast(F, wrapped)
+
+
+def database_command(function: F) -> F:
+    """A command that needs the app context and a current schema."""
+    return cast(F, with_appcontext(requires_current_schema(function)))
+
+
+main = FlaskGroup(
+    name="annotator",
+    help="Code documents for content analysis. Start with `annotator demo`.",
+    create_app=_cli_app,
+    add_default_commands=False,
+    set_debug_flag=False,
+    load_dotenv=False,
+)
+
+
+def register_commands(app: Flask) -> None:
+    """Attach the project's commands to the app's CLI (for ``flask --app annotator``)."""
+    for command in (
+        codebook_group,
+        import_command,
+        users_group,
+        assign_command,
+        demo_command,
+        serve_command,
+    ):
+        app.cli.add_command(command)
+
+
+# --- codebooks -----------------------------------------------------------------------
+
+
+@click.group("codebook")
+def codebook_group() -> None:
+    """Validate and load codebook files."""
+
+
+@codebook_group.command("validate")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+def codebook_validate(files: tuple[str, ...]) -> None:
+    """Check codebook files; print every problem with its file and line."""
+    from .codebook import CodebookError, load_codebook
+
+    failed = False
+    for file in files:
+        try:
+            codebook = load_codebook(file)
+        except CodebookError as error:
+            failed = True
+            for problem in error.problems:
+                click.echo(str(problem), err=True)
+        except OSError as error:
+            failed = True
+            click.echo(f"{file}: cannot read: {error.strerror}", err=True)
+        else:
+            click.echo(
+                f"{file}: valid codebook '{codebook.id}' with {len(codebook.variables)} variables"
+            )
+    if failed:
+        sys.exit(1)
+
+
+@codebook_group.command("load")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@database_command
+def codebook_load(file: str) -> None:
+    """Load a codebook file as a new version (an unchanged file makes none)."""
+    from .codebook import CodebookError
+    from .services.codebooks import load_codebook_text
+
+    path = Path(file)
+    try:
+        result = load_codebook_text(db.session, path.read_text(encoding="utf-8"), path.name)
+    except UnicodeDecodeError:
+        raise click.ClickException(f"{file}: not UTF-8 text") from None
+    except CodebookError as error:
+        for problem in error.problems:
+            click.echo(str(problem), err=True)
+        sys.exit(1)
+    db.session.commit()
+    click.echo(result.describe())
+
+
+@codebook_group.command("list")
+@database_command
+def codebook_list() -> None:
+    """Loaded codebooks and their versions."""
+    from .services.codebooks import all_codebooks
+
+    for codebook in all_codebooks(db.session):
+        for version in codebook.versions:
+            click.echo(
+                f"{codebook.slug}\tversion {version.number}\t{version.created_at:%Y-%m-%d %H:%M}"
+                f"\t{version.source_name}\t{len(version.definition['variables'])} variables"
+            )
+
+
+# --- documents -----------------------------------------------------------------------
+
+
+@click.command("import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option(
+    "--metadata", type=click.Path(exists=True, dir_okay=False), help="CSV keyed by file name."
+)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@database_command
+def import_command(paths: tuple[str, ...], metadata: str | None, quiet: bool) -> None:
+    """Import document files and folders (recursively): PDF, text, HTML, Markdown.
+
+    Exits 1 when any file was refused; the summary says which and why.
+    """
+    from .metadata import MetadataError, read_metadata_csv
+    from .services.documents import ImportReport, collect_files, import_file, unmatched_metadata
+
+    try:
+        table = read_metadata_csv(metadata) if metadata else {}
+    except MetadataError as error:
+        for problem in error.problems:
+            click.echo(problem, err=True)
+        raise click.ClickException("the metadata CSV has problems; nothing was imported") from None
+    files = collect_files(paths)
+    for name in unmatched_metadata(table, files):
+        click.echo(f"warning: the metadata names '{name}', which is not among the files", err=True)
+    report = ImportReport()
+    with click.progressbar(
+        files,
+        label="Importing",
+        show_pos=True,
+        item_show_func=lambda p: p.name if p else None,
+        file=open(os.devnull, "w") if quiet else None,
+    ) as bar:
+        for path in bar:
+            report.outcomes.append(
+                import_file(
+                    db.session,
+                    path,
+                    data_dir=current_app.config["DATA_DIR"],
+                    max_bytes=current_app.config["MAX_DOCUMENT_BYTES"],
+                    metadata=table.get(path.name),
+                )
+            )
+    for line in report.summary_lines():
+        click.echo(line)
+    if report.refused:
+        sys.exit(1)
+
+
+# --- people --------------------------------------------------------------------------
+
+
+@click.group("users")
+def users_group() -> None:
+    """Add and list people."""
+
+
+@users_group.command("add")
+@click.argument("username")
+@click.option("--role", type=click.Choice(["pi", "coder"]), required=True)
+@click.option("--name", "display_name", default="", help="Name to show.")
+@click.option("--generate-password", is_flag=True, help="Generate a password and print it.")
+@database_command
+def users_add(username: str, role: str, display_name: str, generate_password: bool) -> None:
+    """Add a person: prompts for a password, or generates one."""
+    from .models import Role
+    from .services import users as user_service
+
+    if generate_password:
+        password = user_service.generate_password()
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        user = user_service.add_user(db.session, username, Role(role), password, display_name)
+    except user_service.UserError as error:
+        raise click.ClickException(str(error)) from None
+    db.session.commit()
+    click.echo(f"added {user.role.value} '{user.username}'")
+    if generate_password:
+        click.echo(f"password: {password}")
+
+
+@users_group.command("list")
+@database_command
+def users_list() -> None:
+    """Everyone, with their role."""
+    from sqlalchemy import select
+
+    from .models import User
+
+    for user in db.session.scalars(select(User).order_by(User.username)):
+        state = "" if user.active else "\t(inactive)"
+        click.echo(f"{user.username}\t{user.role.value}\t{user.display_name}{state}")
+
+
+# --- assignments ---------------------------------------------------------------------
+
+
+@click.command("assign")
+@click.option("--codebook", "codebook_slug", help="Codebook id (needed when several are loaded).")
+@click.option(
+    "--sample", default="20%", show_default=True, help="Reliability sample: N% or N documents."
+)
+@click.option(
+    "--coders-per-document",
+    "k",
+    default=2,
+    show_default=True,
+    help="Coders per reliability document.",
+)
+@click.option(
+    "--coder", "coder_names", multiple=True, help="Only these coders (default: every coder)."
+)
+@click.option("--seed", type=int, help="Seed of the random draw (default: drawn and printed).")
+@click.option(
+    "--document", "document_ids", type=int, multiple=True, help="By hand: these documents…"
+)
+@database_command
+def assign_command(
+    codebook_slug: str | None,
+    sample: str,
+    k: int,
+    coder_names: tuple[str, ...],
+    seed: int | None,
+    document_ids: tuple[int, ...],
+) -> None:
+    """Assign documents: every unassigned one to a coder plus a reliability sample.
+
+    With --document and --coder, assign those documents to those coders by hand instead.
+    """
+    from .assignment import PlanError, parse_share_or_count
+    from .models import Document
+    from .services import assignments as assignment_service
+    from .services import users as user_service
+    from .services.codebooks import find_codebook
+
+    try:
+        codebook = find_codebook(db.session, codebook_slug)
+        coders = (
+            [user_service.find_user(db.session, name) for name in coder_names]
+            if coder_names
+            else user_service.coders(db.session)
+        )
+        if document_ids:
+            if not coder_names:
+                raise PlanError("by hand, name the coder(s) with --coder")
+            for document_id in document_ids:
+                document = db.session.get(Document, document_id)
+                if document is None:
+                    raise PlanError(f"there is no document {document_id}")
+                for coder in coders:
+                    assignment_service.assign_by_hand(db.session, document, coder, codebook)
+                    click.echo(f"assigned document {document_id} to {coder.username}")
+        else:
+            share, count = parse_share_or_count(sample)
+            _, plan = assignment_service.assign_by_rule(
+                db.session,
+                codebook,
+                coders,
+                reliability_share=share,
+                reliability_count=count,
+                coders_per_document=k,
+                seed=seed,
+            )
+            for line in assignment_service.describe_plan(plan, coders):
+                click.echo(line)
+    except (PlanError, LookupError, user_service.UserError) as error:
+        db.session.rollback()
+        raise click.ClickException(str(error)) from None
+    db.session.commit()
+
+
+# --- demo and server -----------------------------------------------------------------
+
+
+@click.command("demo")
+@click.option("--port", default=5000, show_default=True)
+@click.option("--no-serve", is_flag=True, help="Build the demo project and exit.")
+def demo_command(port: int, no_serve: bool) -> None:
+    """Build a fresh demo project (SQLite, in the instance folder) and serve it."""
+    from .demo import build_demo
+
+    app = build_demo(current_app.instance_path, echo=click.echo)
+    if not no_serve:
+        click.echo(f"Serving the demo on http://127.0.0.1:{port}/ (Ctrl+C to stop)")
+        app.run(host="127.0.0.1", port=port, debug=False, use_reloader=False)
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True)
+def serve_command(host: str, port: int) -> None:
+    """Serve the app with the built-in server (use gunicorn in production)."""
+    from . import MIGRATIONS_DIR, create_app
+    from .config import ConfigurationError
+    from .schema import SchemaOutOfDate, check_schema
+
+    try:
+        app = create_app()
+    except ConfigurationError as error:
+        raise click.ClickException(str(error)) from None
+    with app.app_context():
+        try:
+            check_schema(db.engine, MIGRATIONS_DIR)
+        except SchemaOutOfDate as error:
+            raise click.ClickException(str(error)) from None
+    app.run(host=host, port=port, debug=False, use_reloader=False)

@@ -1,0 +1,277 @@
+"""The coder's area: the queue of assignments and the coding page.
+
+A coder reaches only documents assigned to them and only their own label sets; nothing
+here reads another coder's labels.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from .extensions import db
+from .forms import EvidenceForm, choices, fill_form, form_values, label_form_class
+from .models import Assignment, CodebookVersion, LabelSet, LabelStatus
+from .services import labels as label_service
+
+bp = Blueprint("coding", __name__, url_prefix="/code")
+
+
+def get_assignment(document_id: int) -> Assignment:
+    """The current user's assignment for a document, or 404 (not 403: do not confirm it exists)."""
+    assignment = db.session.scalar(
+        select(Assignment)
+        .where(Assignment.document_id == document_id, Assignment.coder_id == current_user.id)
+        .order_by(Assignment.id)
+    )
+    if assignment is None:
+        abort(404)
+    return assignment
+
+
+def _version_for(assignment: Assignment) -> CodebookVersion:
+    latest = assignment.codebook.latest
+    if latest is None:
+        abort(409, "the codebook of this assignment has no version")
+    return latest
+
+
+def _label_set(assignment: Assignment, *, create: bool) -> LabelSet | None:
+    return label_service.label_set_for(
+        db.session, assignment.document, current_user, _version_for(assignment), create=create
+    )
+
+
+def _queue() -> list[tuple[Assignment, LabelSet | None]]:
+    assignments = db.session.scalars(
+        select(Assignment).where(Assignment.coder_id == current_user.id).order_by(Assignment.id)
+    ).all()
+    sets = {
+        (ls.document_id, ls.codebook_version.codebook_id): ls
+        for ls in db.session.scalars(select(LabelSet).where(LabelSet.coder_id == current_user.id))
+    }
+    return [(a, sets.get((a.document_id, a.codebook_id))) for a in assignments]
+
+
+@bp.get("/")
+@login_required
+def queue() -> Any:
+    """The coder's assignments with their status."""
+    rows = _queue()
+    done = sum(1 for _, ls in rows if ls is not None and ls.status is LabelStatus.SUBMITTED)
+    return render_template("coding/queue.html", rows=rows, done=done)
+
+
+@bp.get("/next")
+@login_required
+def next_uncoded() -> Any:
+    """Open the first assignment that is not submitted yet."""
+    for assignment, label_set in _queue():
+        if label_set is None or label_set.status is not LabelStatus.SUBMITTED:
+            return redirect(url_for("coding.code", document_id=assignment.document_id))
+    flash("Every assigned document is submitted.", "info")
+    return redirect(url_for("coding.queue"))
+
+
+def _render(
+    assignment: Assignment, label_set: LabelSet | None, form: Any, status: int = 200
+) -> Any:
+    version = label_set.codebook_version if label_set else _version_for(assignment)
+    codebook = version.parsed()
+    evidence_form = EvidenceForm(prefix="evidence")
+    evidence_form.variable.choices = choices((v.id, v.label.get("en")) for v in codebook.variables)
+    evidence = {}
+    for item in label_set.evidence if label_set else []:
+        evidence.setdefault(item.variable, []).append(item)
+    return (
+        render_template(
+            "coding/code.html",
+            assignment=assignment,
+            document=assignment.document,
+            label_set=label_set,
+            version=version,
+            codebook=codebook,
+            form=form,
+            evidence=evidence,
+            evidence_form=evidence_form,
+        ),
+        status,
+    )
+
+
+@bp.route("/<int:document_id>", methods=["GET", "POST"])
+@login_required
+def code(document_id: int) -> Any:
+    """The document beside the codebook form; POST saves or submits."""
+    assignment = get_assignment(document_id)
+    label_set = _label_set(assignment, create=request.method == "POST")
+    version = label_set.codebook_version if label_set else _version_for(assignment)
+    codebook = version.parsed()
+    form = label_form_class(codebook)()
+    if request.method == "GET":
+        if label_set is not None:
+            fill_form(form, codebook, label_set.values())
+            form.note.data = label_set.note
+            form.revision.data = str(label_set.revision)
+        else:
+            form.revision.data = "0"
+        return _render(assignment, label_set, form)
+
+    assert label_set is not None
+    if not form.validate_on_submit():
+        db.session.rollback()
+        flash("Nothing was saved: correct the marked fields.", "error")
+        return _render(assignment, label_set, form, 422)
+    submit = request.form.get("action") == "submit"
+    try:
+        label_service.save_labels(
+            db.session,
+            label_set,
+            current_user,
+            form_values(form, codebook),
+            note=form.note.data or "",
+            expected_revision=int(form.revision.data or 0),
+            submit=submit,
+        )
+    except label_service.StaleRevision:
+        db.session.rollback()
+        flash(
+            "Not saved: this document was saved in another window since you opened it. "
+            "Your entries are still in the form; reload to see the other version.",
+            "error",
+        )
+        return _render(assignment, stale_label_set(label_set), form, 409)
+    except label_service.LabelError as error:
+        db.session.rollback()
+        for variable_id, message in error.errors.items():
+            field = getattr(form, "v_" + variable_id, None)
+            if field is not None:
+                field.errors = [*field.errors, message]
+            else:
+                flash(message, "error")
+        flash(
+            "Nothing was saved: correct the marked fields."
+            if not submit
+            else "Not submitted: correct the marked fields.",
+            "error",
+        )
+        return _render(assignment, _label_set(assignment, create=False), form, 422)
+    db.session.commit()
+    if submit:
+        flash("Submitted.", "success")
+        return redirect(url_for("coding.next_uncoded"))
+    flash("Saved.", "success")
+    return redirect(url_for("coding.code", document_id=document_id))
+
+
+def stale_label_set(label_set: LabelSet) -> LabelSet:
+    """The label set as it is in the database now."""
+    db.session.expire_all()
+    return db.session.get(LabelSet, label_set.id) or label_set
+
+
+@bp.post("/<int:document_id>/labels.json")
+@login_required
+def save_json(document_id: int) -> Any:
+    """Save values sent as JSON (for saving without a page load); CSRF token in a header."""
+    assignment = get_assignment(document_id)
+    payload = request.get_json(silent=True)
+    if not isinstance(payload, dict) or not isinstance(payload.get("values", {}), dict):
+        return jsonify(error="expected a JSON object with 'values'"), 400
+    label_set = _label_set(assignment, create=True)
+    assert label_set is not None
+    revision = payload.get("revision")
+    try:
+        label_service.save_labels(
+            db.session,
+            label_set,
+            current_user,
+            payload.get("values", {}),
+            note=payload.get("note"),
+            expected_revision=int(revision) if revision is not None else None,
+            submit=bool(payload.get("submit")),
+        )
+    except label_service.StaleRevision as stale:
+        db.session.rollback()
+        return jsonify(
+            error="stale", revision=stale.current_revision, values=stale.current_values
+        ), 409
+    except label_service.LabelError as error:
+        db.session.rollback()
+        return jsonify(error="invalid", errors=error.errors), 422
+    db.session.commit()
+    return jsonify(
+        revision=label_set.revision, status=label_set.status.value, values=label_set.values()
+    )
+
+
+@bp.post("/<int:document_id>/evidence")
+@login_required
+def add_evidence(document_id: int) -> Any:
+    """Attach a quoted passage to a variable."""
+    assignment = get_assignment(document_id)
+    label_set = _label_set(assignment, create=True)
+    assert label_set is not None
+    form = EvidenceForm(prefix="evidence")
+    form.variable.choices = choices(
+        (v.id, v.id) for v in label_set.codebook_version.parsed().variables
+    )
+    if not form.validate_on_submit():
+        db.session.rollback()
+        flash(
+            "Evidence not added: "
+            + "; ".join(f"{k}: {', '.join(v)}" for k, v in form.errors.items()),
+            "error",
+        )
+        return redirect(url_for("coding.code", document_id=document_id))
+    try:
+        label_service.add_evidence(
+            db.session,
+            label_set,
+            current_user,
+            variable=form.variable.data or "",
+            page=form.page.data or 0,
+            quote=form.quote.data or "",
+        )
+    except label_service.LabelError as error:
+        db.session.rollback()
+        flash("Evidence not added: " + str(error), "error")
+        return redirect(url_for("coding.code", document_id=document_id))
+    db.session.commit()
+    flash("Evidence added.", "success")
+    return redirect(url_for("coding.code", document_id=document_id))
+
+
+@bp.post("/<int:document_id>/evidence/<int:evidence_id>/delete")
+@login_required
+def remove_evidence(document_id: int, evidence_id: int) -> Any:
+    """Detach a quote."""
+    assignment = get_assignment(document_id)
+    label_set = _label_set(assignment, create=False)
+    if label_set is None:
+        abort(404)
+    try:
+        label_service.remove_evidence(db.session, label_set, current_user, evidence_id)
+    except label_service.LabelError as error:
+        db.session.rollback()
+        flash(str(error), "error")
+        return redirect(url_for("coding.code", document_id=document_id))
+    db.session.commit()
+    return redirect(url_for("coding.code", document_id=document_id))
+
+
+@bp.post("/<int:document_id>/reopen")
+@login_required
+def reopen(document_id: int) -> Any:
+    """Make a submitted label set editable again."""
+    assignment = get_assignment(document_id)
+    label_set = _label_set(assignment, create=False)
+    if label_set is None:
+        abort(404)
+    label_service.reopen(db.session, label_set, current_user)
+    db.session.commit()
+    flash("Reopened: your changes are recorded in the history.", "info")
+    return redirect(url_for("coding.code", document_id=document_id))

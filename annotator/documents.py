@@ -1,0 +1,145 @@
+"""Documents: the PI's list and upload, each document's text and coding, the stored file."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, abort, current_app, flash, render_template, send_file
+from flask_login import current_user, login_required
+from sqlalchemy import func, select
+from werkzeug.utils import secure_filename
+
+from .auth import admin_required
+from .extensions import db
+from .forms import DocumentUploadForm
+from .metadata import MetadataError, parse_metadata_csv
+from .models import Assignment, Document, LabelSet
+from .services.documents import ImportReport, import_file, stored_path
+
+bp = Blueprint("documents", __name__, url_prefix="/documents")
+
+# Served files never render as a page of this site: PDFs are shown by the viewer, and
+# everything else downloads. The sandbox blocks script even if a browser sniffs HTML.
+FILE_HEADERS = {
+    "Content-Security-Policy": "sandbox; default-src 'none'",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+def get_document(document_id: int) -> Document:
+    """A document the current user may read: the PI any, a coder only an assigned one."""
+    document = db.session.get(Document, document_id)
+    if document is None:
+        abort(404)
+    if current_user.role.can_see_all_labels():
+        return document
+    assigned = db.session.scalar(
+        select(func.count())
+        .select_from(Assignment)
+        .where(Assignment.document_id == document_id, Assignment.coder_id == current_user.id)
+    )
+    if not assigned:
+        abort(404)
+    return document
+
+
+@bp.get("/")
+@admin_required
+def index() -> Any:
+    """Every document with its metadata and how far its coding is."""
+    documents = db.session.scalars(select(Document).order_by(Document.id)).all()
+    coded = dict(
+        db.session.execute(
+            select(LabelSet.document_id, func.count()).group_by(LabelSet.document_id)
+        ).all()
+    )
+    assigned = dict(
+        db.session.execute(
+            select(Assignment.document_id, func.count()).group_by(Assignment.document_id)
+        ).all()
+    )
+    return render_template(
+        "documents/index.html", documents=documents, coded=coded, assigned=assigned
+    )
+
+
+@bp.route("/upload", methods=["GET", "POST"])
+@admin_required
+def upload() -> Any:
+    """Upload document files (and a metadata CSV); each is imported or refused with a reason."""
+    form = DocumentUploadForm()
+    report: ImportReport | None = None
+    if form.validate_on_submit():
+        metadata = {}
+        if form.metadata.data and form.metadata.data.filename:
+            try:
+                metadata = parse_metadata_csv(
+                    form.metadata.data.read().decode("utf-8", "replace"),
+                    secure_filename(form.metadata.data.filename) or "metadata.csv",
+                )
+            except MetadataError as error:
+                flash("The metadata CSV was not used: " + "; ".join(error.problems), "error")
+                return render_template("documents/upload.html", form=form, report=None), 422
+        report = ImportReport()
+        with tempfile.TemporaryDirectory() as scratch:
+            for storage in (
+                form.files.data if isinstance(form.files.data, list) else [form.files.data]
+            ):
+                name = Path(storage.filename or "upload").name
+                # Keep the original suffix (content decides the format, the suffix says
+                # what the uploader meant); the name itself never reaches the file system.
+                temporary = Path(scratch) / ("upload" + Path(secure_filename(name) or "x").suffix)
+                storage.save(temporary)
+                report.outcomes.append(
+                    import_file(
+                        db.session,
+                        temporary,
+                        data_dir=current_app.config["DATA_DIR"],
+                        max_bytes=current_app.config["MAX_DOCUMENT_BYTES"],
+                        metadata=metadata.get(name),
+                        imported_by=current_user,
+                        display_name=name,
+                    )
+                )
+                temporary.unlink(missing_ok=True)
+        status = 200 if not report.refused else 422
+        return render_template("documents/upload.html", form=form, report=report), status
+    return render_template("documents/upload.html", form=form, report=report)
+
+
+@bp.get("/<int:document_id>")
+@admin_required
+def show(document_id: int) -> Any:
+    """The document's text and every coder's label set (the PI's view)."""
+    document = get_document(document_id)
+    label_sets = db.session.scalars(
+        select(LabelSet).where(LabelSet.document_id == document.id).order_by(LabelSet.coder_id)
+    ).all()
+    assignments = db.session.scalars(
+        select(Assignment).where(Assignment.document_id == document.id).order_by(Assignment.id)
+    ).all()
+    return render_template(
+        "documents/show.html", document=document, label_sets=label_sets, assignments=assignments
+    )
+
+
+@bp.get("/<int:document_id>/file")
+@login_required
+def file(document_id: int) -> Any:
+    """The stored original file, to the PI or a coder assigned the document."""
+    document = get_document(document_id)
+    path = stored_path(current_app.config["DATA_DIR"], document.sha256)
+    if not path.is_file():
+        abort(410, "the stored file is missing from the data directory")
+    is_pdf = document.format.value == "pdf"
+    response = send_file(
+        path,
+        mimetype="application/pdf" if is_pdf else "application/octet-stream",
+        as_attachment=not is_pdf,
+        download_name=secure_filename(document.filename) or f"document-{document.id}",
+        max_age=0,
+    )
+    response.headers.update(FILE_HEADERS)
+    return response

@@ -1,0 +1,166 @@
+"""WTForms forms, including the coding form generated from a codebook."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import (
+    DecimalField,
+    Field,
+    HiddenField,
+    IntegerField,
+    RadioField,
+    SelectChoice,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, NumberRange, Optional
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from .codebook import Codebook, Variable, VariableType
+
+FIELD_PREFIX = "v_"
+YES, NO = "yes", "no"
+
+
+def choices(pairs: Iterable[tuple[Any, str]]) -> list[SelectChoice]:
+    """Choices for a select, radio or check-box field from (value, label) pairs."""
+    return [SelectChoice(value, label) for value, label in pairs]
+
+
+class CheckboxesField(SelectMultipleField):
+    """A set of options shown as check boxes."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class LabelFormBase(FlaskForm):
+    """Fields every coding form has besides the codebook's variables."""
+
+    revision = HiddenField()
+    note = TextAreaField("Note")
+
+
+def field_name(variable: Variable) -> str:
+    """The form field of a variable (prefixed so that no id clashes with ``note`` or CSRF)."""
+    return FIELD_PREFIX + variable.id
+
+
+def _field_for(variable: Variable, lang: str) -> Field:
+    label = variable.label.get(lang)
+    optional = [Optional()]
+    options = choices((option.code, option.label.get(lang)) for option in variable.options)
+    match variable.type:
+        case VariableType.SINGLE | VariableType.ORDINAL:
+            return RadioField(label, choices=options, validators=optional)
+        case VariableType.MULTIPLE:
+            return CheckboxesField(label, choices=options, validators=optional)
+        case VariableType.YESNO:
+            return RadioField(
+                label, choices=choices([(YES, "Yes"), (NO, "No")]), validators=optional
+            )
+        case VariableType.NUMBER:
+            return DecimalField(label, validators=optional)
+        case _:
+            return TextAreaField(label, validators=optional)
+
+
+def label_form_class(codebook: Codebook, lang: str = "en") -> type[LabelFormBase]:
+    """A form class with one field per variable of the codebook, in codebook order."""
+    fields = {field_name(variable): _field_for(variable, lang) for variable in codebook.variables}
+    return type("LabelForm", (LabelFormBase,), fields)
+
+
+def value_to_form(variable: Variable, value: Any) -> Any:
+    """A stored value in the shape the variable's field displays."""
+    if value is None:
+        return [] if variable.type is VariableType.MULTIPLE else None
+    if variable.type is VariableType.YESNO:
+        return YES if value else NO
+    if variable.type is VariableType.NUMBER:
+        return Decimal(str(value))
+    return value
+
+
+def form_to_value(variable: Variable, data: Any) -> Any:
+    """What a field holds, as the codebook's value form (``None`` when empty)."""
+    if data in (None, "", []):
+        return None
+    if variable.type is VariableType.YESNO:
+        return data == YES
+    if variable.type is VariableType.NUMBER:
+        number = Decimal(data)
+        return int(number) if number == number.to_integral_value() else float(number)
+    if variable.type is VariableType.TEXT:
+        return str(data).strip() or None
+    return data
+
+
+def form_values(form: LabelFormBase, codebook: Codebook) -> dict[str, Any]:
+    """Every variable's value as entered in the form."""
+    return {
+        variable.id: form_to_value(variable, getattr(form, field_name(variable)).data)
+        for variable in codebook.variables
+    }
+
+
+def fill_form(form: LabelFormBase, codebook: Codebook, values: dict[str, Any]) -> None:
+    """Show stored values in a fresh form."""
+    for variable in codebook.variables:
+        getattr(form, field_name(variable)).data = value_to_form(variable, values.get(variable.id))
+
+
+class EvidenceForm(FlaskForm):
+    """A quoted passage to attach to a variable."""
+
+    variable = SelectField("Variable", validators=[DataRequired()])
+    page = IntegerField("Page", validators=[DataRequired(), NumberRange(min=1)])
+    quote = TextAreaField("Quote", validators=[DataRequired()])
+
+
+class CodebookUploadForm(FlaskForm):
+    """A codebook file to load."""
+
+    file = FileField("Codebook file (YAML)", validators=[FileRequired()])
+
+
+class DocumentUploadForm(FlaskForm):
+    """Document files, and optionally their metadata CSV."""
+
+    files = FileField("Documents", render_kw={"multiple": True}, validators=[FileRequired()])
+    metadata = FileField("Metadata CSV (optional)")
+
+
+class UserForm(FlaskForm):
+    """A new person."""
+
+    username = StringField("User name", validators=[DataRequired()])
+    display_name = StringField("Display name")
+    role = SelectField("Role", choices=choices([("coder", "Coder"), ("pi", "PI (administrator)")]))
+    password = StringField("Password (leave empty to generate one)")
+
+
+class AssignRuleForm(FlaskForm):
+    """The assignment rule: every document to one coder plus a reliability sample."""
+
+    codebook = SelectField("Codebook", validators=[DataRequired()])
+    sample = StringField("Reliability sample (N % or N documents)", default="20%")
+    coders_per_document = IntegerField(
+        "Coders per reliability document", default=2, validators=[NumberRange(min=2)]
+    )
+    seed = IntegerField("Seed (empty: drawn at random and recorded)", validators=[Optional()])
+
+
+class AssignManualForm(FlaskForm):
+    """One document to one coder."""
+
+    codebook = SelectField("Codebook", validators=[DataRequired()])
+    document = SelectField("Document", coerce=int)
+    coder = SelectField("Coder", coerce=int)

@@ -1,0 +1,265 @@
+"""Label sets: values checked against the codebook, submit, evidence, versions, history."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from annotator.extensions import db
+from annotator.models import (
+    Document,
+    HistoryIsAppendOnly,
+    LabelEvent,
+    LabelSet,
+    LabelStatus,
+    Role,
+    User,
+)
+from annotator.services import labels as label_service
+from annotator.services.codebooks import load_codebook_text
+from annotator.services.documents import import_files
+from annotator.services.users import add_user
+
+from .conftest import FIXTURES
+
+CODEBOOK = """\
+id: mini
+title: A small codebook
+variables:
+  - id: kind
+    label: Document kind
+    type: single
+    required: true
+    options:
+      - {code: tender, label: Tender}
+      - {code: award, label: Award}
+  - id: depth
+    label: Integration depth
+    type: ordinal
+    options:
+      - {code: low, label: Low}
+      - {code: high, label: High}
+  - id: data
+    label: Data collected
+    type: multiple
+    options:
+      - {code: name, label: Real name}
+      - {code: phone, label: Phone}
+      - {code: face, label: Face}
+  - id: value
+    label: Value (CNY)
+    type: number
+    level: ratio
+    min: 0
+  - id: tencent
+    label: Tencent is the vendor
+    type: yesno
+  - id: remark
+    label: Remark
+    type: text
+"""
+
+
+@pytest.fixture
+def setup(app: Flask) -> tuple[LabelSet, User]:
+    version = load_codebook_text(db.session, CODEBOOK, "mini.yaml").version
+    report = import_files(
+        db.session, [FIXTURES / "zh_cid_font.pdf"], data_dir=app.config["DATA_DIR"], max_bytes=2**24
+    )
+    document = db.session.get(Document, report.outcomes[0].document_id)
+    coder = add_user(db.session, "alice", Role.CODER, "password-1")
+    label_set = label_service.label_set_for(db.session, document, coder, version, create=True)
+    db.session.commit()
+    assert label_set is not None
+    return label_set, coder
+
+
+def events(label_set: LabelSet) -> list[tuple[str, str | None, object, object]]:
+    return [
+        (e.action, e.variable, e.before, e.after)
+        for e in label_service.history(db.session, label_set)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("values", "stored"),
+    [
+        ({"kind": "tender"}, {"kind": "tender"}),
+        (
+            {"data": ["face", "name", "face"]},
+            {"data": ["name", "face"]},
+        ),  # option order, no duplicates
+        ({"value": 1250000.0}, {"value": 1250000}),
+        ({"value": 12.5}, {"value": 12.5}),
+        ({"tencent": False}, {"tencent": False}),
+        ({"remark": "  见第3页  "}, {"remark": "见第3页"}),
+        ({"remark": ""}, {}),  # an empty text is no value
+    ],
+)
+def test_values_are_normalised(setup: tuple[LabelSet, User], values: dict, stored: dict) -> None:
+    label_set, coder = setup
+    label_service.save_labels(db.session, label_set, coder, values)
+    db.session.commit()
+    assert {k: v for k, v in label_set.values().items() if v is not None} == stored
+
+
+@pytest.mark.parametrize(
+    ("values", "variable"),
+    [
+        ({"kind": "contract"}, "kind"),
+        ({"depth": "medium"}, "depth"),
+        ({"data": ["name", "email"]}, "data"),
+        ({"value": -1}, "value"),
+        ({"value": "a lot"}, "value"),
+        ({"tencent": "maybe"}, "tencent"),
+        ({"nonsense": 1}, "nonsense"),
+    ],
+)
+def test_invalid_values_store_nothing(
+    setup: tuple[LabelSet, User], values: dict, variable: str
+) -> None:
+    label_set, coder = setup
+    with pytest.raises(label_service.LabelError) as error:
+        label_service.save_labels(db.session, label_set, coder, {"remark": "kept?", **values})
+    db.session.rollback()
+    assert variable in error.value.errors
+    assert label_set.values() == {}
+    assert label_set.revision == 0
+
+
+def test_submit_needs_required_values(setup: tuple[LabelSet, User]) -> None:
+    label_set, coder = setup
+    with pytest.raises(label_service.LabelError) as error:
+        label_service.save_labels(db.session, label_set, coder, {"depth": "low"}, submit=True)
+    db.session.rollback()
+    assert error.value.errors == {"kind": "required: give a value before submitting"}
+    assert label_set.status is LabelStatus.IN_PROGRESS
+
+    label_service.save_labels(db.session, label_set, coder, {"kind": "award"}, submit=True)
+    db.session.commit()
+    assert label_set.status is LabelStatus.SUBMITTED
+    assert label_set.submitted_at is not None
+
+
+def test_submitted_set_must_be_reopened(setup: tuple[LabelSet, User]) -> None:
+    label_set, coder = setup
+    label_service.save_labels(db.session, label_set, coder, {"kind": "award"}, submit=True)
+    with pytest.raises(label_service.LabelError, match="reopen"):
+        label_service.save_labels(db.session, label_set, coder, {"kind": "tender"})
+    label_service.reopen(db.session, label_set, coder)
+    label_service.save_labels(db.session, label_set, coder, {"kind": "tender"})
+    db.session.commit()
+    assert label_set.values()["kind"] == "tender"
+    assert [e[0] for e in events(label_set)] == ["set_value", "submit", "reopen", "set_value"]
+
+
+def test_history_records_before_and_after(setup: tuple[LabelSet, User]) -> None:
+    label_set, coder = setup
+    label_service.save_labels(db.session, label_set, coder, {"kind": "tender", "data": ["phone"]})
+    label_service.save_labels(
+        db.session, label_set, coder, {"kind": "tender", "data": ["phone", "face"]}, note="n"
+    )
+    db.session.commit()
+    assert events(label_set) == [
+        ("set_value", "kind", None, "tender"),
+        ("set_value", "data", None, ["phone"]),
+        ("set_value", "data", ["phone"], ["phone", "face"]),
+        ("set_note", None, "", "n"),
+    ]
+    assert label_set.revision == 2
+    event = db.session.scalars(select(LabelEvent)).first()
+    assert event is not None and event.user_id == coder.id and event.at.tzinfo is not None
+
+
+def test_history_is_append_only(setup: tuple[LabelSet, User]) -> None:
+    label_set, coder = setup
+    label_service.save_labels(db.session, label_set, coder, {"kind": "tender"})
+    db.session.commit()
+    event = db.session.scalars(select(LabelEvent)).one()
+    event.after = "award"
+    with pytest.raises(HistoryIsAppendOnly):
+        db.session.commit()
+    db.session.rollback()
+    db.session.delete(db.session.scalars(select(LabelEvent)).one())
+    with pytest.raises(HistoryIsAppendOnly):
+        db.session.commit()
+
+
+def test_stale_revision_is_refused(setup: tuple[LabelSet, User]) -> None:
+    label_set, coder = setup
+    label_service.save_labels(db.session, label_set, coder, {"kind": "tender"}, expected_revision=0)
+    db.session.commit()
+    with pytest.raises(label_service.StaleRevision) as error:
+        label_service.save_labels(
+            db.session, label_set, coder, {"kind": "award"}, expected_revision=0
+        )
+    assert error.value.current_values == {"kind": "tender"}
+    assert error.value.current_revision == 1
+
+
+def test_unchanged_save_changes_nothing(setup: tuple[LabelSet, User]) -> None:
+    label_set, coder = setup
+    label_service.save_labels(db.session, label_set, coder, {"kind": "tender"})
+    result = label_service.save_labels(
+        db.session, label_set, coder, {"kind": "tender", "depth": None}
+    )
+    assert result.changed == ()
+    assert label_set.revision == 1
+
+
+def test_evidence_is_located_on_its_page(setup: tuple[LabelSet, User]) -> None:
+    label_set, coder = setup
+    page_text = label_set.document.pages[0].text
+    quote = page_text.strip().splitlines()[0][:8]
+    evidence = label_service.add_evidence(
+        db.session, label_set, coder, variable="kind", page=1, quote=quote
+    )
+    db.session.commit()
+    assert page_text[evidence.start : evidence.end] == quote
+    assert any(quote and "\u4e00" <= ch <= "\u9fff" for ch in quote), (
+        "the fixture's first line is Chinese"
+    )
+    assert events(label_set)[-1][0] == "add_evidence"
+
+    label_service.remove_evidence(db.session, label_set, coder, evidence.id)
+    db.session.commit()
+    assert label_set.evidence == []
+    assert events(label_set)[-1][:2] == ("remove_evidence", "kind")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"variable": "kind", "page": 1, "quote": "这句话不在文件里"}, "not on page 1"),
+        ({"variable": "kind", "page": 99, "quote": "x"}, "no page 99"),
+        ({"variable": "kind", "page": 1, "quote": "   "}, "empty"),
+        ({"variable": "nope", "page": 1, "quote": "x"}, "not a variable"),
+        ({"variable": "kind", "page": 1, "quote": "x", "start": 10**6}, "not at offset"),
+    ],
+)
+def test_bad_evidence_is_refused(setup: tuple[LabelSet, User], kwargs: dict, message: str) -> None:
+    label_set, coder = setup
+    with pytest.raises(label_service.LabelError, match=message):
+        label_service.add_evidence(db.session, label_set, coder, **kwargs)
+
+
+def test_labels_stay_with_their_codebook_version(
+    setup: tuple[LabelSet, User], tmp_path: Path
+) -> None:
+    label_set, coder = setup
+    label_service.save_labels(db.session, label_set, coder, {"kind": "tender"})
+    db.session.commit()
+    first = label_set.codebook_version
+    changed = load_codebook_text(
+        db.session, CODEBOOK.replace("Tender", "Tender notice"), "mini.yaml"
+    )
+    db.session.commit()
+    assert changed.created and changed.version.number == 2
+    again = label_service.label_set_for(
+        db.session, label_set.document, coder, changed.version, create=True
+    )
+    assert again is label_set
+    assert again.codebook_version is first
