@@ -17,7 +17,9 @@ MIGRATIONS_DIR = os.path.join(
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Create the application. It does no work beyond wiring: no migrations, no prompts."""
-    app = Flask(__name__, instance_relative_config=True)
+    app = Flask(
+        __name__, instance_path=configuration.instance_folder(), instance_relative_config=True
+    )
     app.config.from_mapping(configuration.from_environment(app.instance_path))
     if test_config is not None:
         app.config.from_mapping(test_config)
@@ -28,6 +30,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
             url = app.config["SQLALCHEMY_DATABASE_URI"]
             app.config["SQLALCHEMY_ENGINE_OPTIONS"] = configuration.engine_options(url)
     configuration.check(app.config)
+    if app.config["SQLALCHEMY_DATABASE_URI"] == configuration.default_database_url(
+        app.instance_path
+    ):
+        # A fresh checkout has no instance folder, and SQLite cannot create a file in a
+        # folder that does not exist: `annotator db upgrade` would fail.
+        os.makedirs(app.instance_path, exist_ok=True)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True, compare_type=True)

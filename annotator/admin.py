@@ -76,6 +76,8 @@ def codebooks() -> Any:
             return redirect(url_for("admin.codebooks"))
         db.session.rollback()
         status = 422
+    elif form.is_submitted():
+        status = 422  # no file chosen: refused like an invalid one
     return render_template(
         "admin/codebooks.html", form=form, problems=problems, codebooks=all_codebooks(db.session)
     ), status
@@ -106,6 +108,8 @@ def users() -> Any:
             shown = "" if form.password.data else f" Password (shown once): {password}"
             flash(f"Added {user.role.value} '{user.username}'.{shown}", "success")
             return redirect(url_for("admin.users"))
+    elif form.is_submitted():
+        status = 422
     people = db.session.scalars(select(User).order_by(User.role, User.username)).all()
     return render_template("admin/users.html", form=form, people=people), status
 

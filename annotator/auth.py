@@ -53,6 +53,10 @@ def _safe_next(target: str | None) -> str | None:
     """Follow ``next`` only to a path on this site, never to another host."""
     if not target:
         return None
+    # Browsers read a backslash as a slash and drop tabs and newlines, so "/\evil.example"
+    # and "/<tab>/evil.example" both lead to another host, like "//evil.example".
+    if "\\" in target or any(ord(char) < 0x20 or ord(char) == 0x7F for char in target):
+        return None
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
         return None

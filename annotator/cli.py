@@ -7,6 +7,7 @@ it when it is not.
 
 from __future__ import annotations
 
+import io
 import os
 import secrets
 import sys
@@ -181,7 +182,7 @@ def import_command(paths: tuple[str, ...], metadata: str | None, quiet: bool) ->
         label="Importing",
         show_pos=True,
         item_show_func=lambda p: p.name if p else None,
-        file=open(os.devnull, "w") if quiet else None,
+        file=io.StringIO() if quiet else None,
     ) as bar:
         for path in bar:
             report.outcomes.append(
@@ -263,7 +264,12 @@ def users_list() -> None:
 @click.option(
     "--coder", "coder_names", multiple=True, help="Only these coders (default: every coder)."
 )
-@click.option("--seed", type=int, help="Seed of the random draw (default: drawn and printed).")
+@click.option(
+    "--seed",
+    # The seed is stored in an INTEGER column, which PostgreSQL holds in 32 bits.
+    type=click.IntRange(0, 2**31 - 1),
+    help="Seed of the random draw (default: drawn and printed).",
+)
 @click.option(
     "--document", "document_ids", type=int, multiple=True, help="By hand: these documents…"
 )
@@ -335,7 +341,7 @@ def demo_command(port: int, no_serve: bool) -> None:
     app = build_demo(current_app.instance_path, echo=click.echo)
     if not no_serve:
         click.echo(f"Serving the demo on http://127.0.0.1:{port}/ (Ctrl+C to stop)")
-        app.run(host="127.0.0.1", port=port, debug=False, use_reloader=False)
+        _run_server(app, "127.0.0.1", port)
 
 
 @click.command("serve")
@@ -356,4 +362,15 @@ def serve_command(host: str, port: int) -> None:
             check_schema(db.engine, MIGRATIONS_DIR)
         except SchemaOutOfDate as error:
             raise click.ClickException(str(error)) from None
-    app.run(host=host, port=port, debug=False, use_reloader=False)
+    _run_server(app, host, port)
+
+
+def _run_server(app: Flask, host: str, port: int) -> None:
+    """Serve with Werkzeug's development server.
+
+    Not ``app.run()``: inside a Flask command line, which ``annotator`` is, it only warns
+    and returns, so the command would exit instead of serving.
+    """
+    from werkzeug.serving import run_simple
+
+    run_simple(host, port, app, use_reloader=False, use_debugger=False, threaded=True)

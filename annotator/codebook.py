@@ -267,7 +267,10 @@ class Variable:
         elif isinstance(value, numbers.Integral):
             number = int(value)
         elif isinstance(value, numbers.Real | decimal.Decimal):
-            number = float(value)
+            try:
+                number = float(value)
+            except ValueError:  # Decimal("sNaN") refuses conversion
+                number = math.nan
         else:
             return None, f"expected a number, got {_describe_value(value)}"
         if isinstance(number, float) and not math.isfinite(number):
@@ -323,6 +326,8 @@ def _quote(text: str, limit: int = 60) -> str:
 
 
 def _describe_value(value: object) -> str:
+    if value is None:
+        return "None"
     if isinstance(value, bool):
         return f"{value} (true/false)"
     if isinstance(value, str):
@@ -333,7 +338,7 @@ def _describe_value(value: object) -> str:
         return "a mapping"
     if isinstance(value, list | tuple | set | frozenset):
         return "a list"
-    return f"a {type(value).__name__}"
+    return f"a value of type {type(value).__name__}"
 
 
 @dataclass(frozen=True)
@@ -485,32 +490,38 @@ def parse_codebook(text: str, filename: str = "<codebook>") -> Codebook:
 
 def _compose(text: str, filename: str) -> Node | None:
     """Return the YAML node tree (which keeps line numbers), or raise CodebookError."""
-    loader = yaml.SafeLoader(text)
     try:
-        return loader.get_single_node()
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        line = mark.line + 1 if mark is not None else None
-        context = error.context
-        if context and error.context_mark is not None and error.context_mark.line + 1 != line:
-            # An unclosed quote or bracket is reported where the file ends; say where it began.
-            context += f" (from line {error.context_mark.line + 1})"
-        parts = [part for part in (context, error.problem) if part]
-        column = f" at column {mark.column + 1}" if mark is not None else ""
-        message = f"invalid YAML{column}: " + ", ".join(parts)
-        if "'\\t'" in message:
-            message += " (indent with spaces: YAML does not allow tabs)"
-        raise CodebookError([Problem(filename, line, message)]) from None
-    except yaml.reader.ReaderError as error:
-        line = text.count("\n", 0, error.position) + 1
-        message = f"invalid character #x{error.character:04x} in the file: {error.reason}"
-        raise CodebookError([Problem(filename, line, message)]) from None
+        loader = yaml.SafeLoader(text)
+        try:
+            return loader.get_single_node()
+        finally:
+            loader.dispose()
     except yaml.YAMLError as error:
-        raise CodebookError([Problem(filename, None, f"invalid YAML: {error}")]) from None
+        raise CodebookError([_syntax_problem(error, text, filename)]) from None
     except RecursionError:
         raise CodebookError([Problem(filename, None, "the file is nested too deeply")]) from None
-    finally:
-        loader.dispose()
+
+
+def _syntax_problem(error: yaml.YAMLError, text: str, filename: str) -> Problem:
+    """Describe a YAML syntax error in one line, at the line where the reader stopped."""
+    if isinstance(error, yaml.reader.ReaderError):
+        reader_line = text.count("\n", 0, error.position) + 1
+        message = f"invalid character #x{error.character:04x} in the file: {error.reason}"
+        return Problem(filename, reader_line, message)
+    if not isinstance(error, yaml.MarkedYAMLError):
+        return Problem(filename, None, f"invalid YAML: {error}")
+    mark = error.problem_mark or error.context_mark
+    line = mark.line + 1 if mark is not None else None
+    context = error.context
+    if context and error.context_mark is not None and error.context_mark.line + 1 != line:
+        # An unclosed quote or bracket is reported where the file ends; say where it began.
+        context += f" (from line {error.context_mark.line + 1})"
+    parts = [part for part in (context, error.problem) if part]
+    column = f" at column {mark.column + 1}" if mark is not None else ""
+    message = f"invalid YAML{column}: " + ", ".join(parts)
+    if "'\\t'" in message:
+        message += " (indent with spaces: YAML does not allow tabs)"
+    return Problem(filename, line, message)
 
 
 # --- Checking the node tree -------------------------------------------------------------------
@@ -603,7 +614,7 @@ class _DataNodes:
             return _DataScalar(_FLOAT, repr(data), data)
         if isinstance(data, str):
             return _DataScalar(_STR, data, data)
-        return _DataScalar("!python", f"a {type(data).__name__}", data)
+        return _DataScalar("!python", f"a value of type {type(data).__name__}", data)
 
 
 class _Fields:

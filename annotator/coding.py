@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from .extensions import db
 from .forms import EvidenceForm, choices, fill_form, form_values, label_form_class
-from .models import Assignment, CodebookVersion, LabelSet, LabelStatus
+from .models import Assignment, CodebookVersion, Evidence, LabelSet, LabelStatus
 from .services import labels as label_service
 
 bp = Blueprint("coding", __name__, url_prefix="/code")
@@ -83,7 +83,7 @@ def _render(
     codebook = version.parsed()
     evidence_form = EvidenceForm(prefix="evidence")
     evidence_form.variable.choices = choices((v.id, v.label.get("en")) for v in codebook.variables)
-    evidence = {}
+    evidence: dict[str, list[Evidence]] = {}
     for item in label_set.evidence if label_set else []:
         evidence.setdefault(item.variable, []).append(item)
     return (
@@ -181,17 +181,22 @@ def save_json(document_id: int) -> Any:
     payload = request.get_json(silent=True)
     if not isinstance(payload, dict) or not isinstance(payload.get("values", {}), dict):
         return jsonify(error="expected a JSON object with 'values'"), 400
+    revision, note = payload.get("revision"), payload.get("note")
+    # bool is an int in Python, but never a revision.
+    if revision is not None and (not isinstance(revision, int) or isinstance(revision, bool)):
+        return jsonify(error="'revision' must be a whole number"), 400
+    if note is not None and not isinstance(note, str):
+        return jsonify(error="'note' must be text"), 400
     label_set = _label_set(assignment, create=True)
     assert label_set is not None
-    revision = payload.get("revision")
     try:
         label_service.save_labels(
             db.session,
             label_set,
             current_user,
             payload.get("values", {}),
-            note=payload.get("note"),
-            expected_revision=int(revision) if revision is not None else None,
+            note=note,
+            expected_revision=revision,
             submit=bool(payload.get("submit")),
         )
     except label_service.StaleRevision as stale:

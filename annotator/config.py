@@ -25,22 +25,34 @@ class ConfigurationError(RuntimeError):
     """A setting is missing or wrong; the message says how to fix it."""
 
 
+def instance_folder(environ: os._Environ[str] | dict[str, str] | None = None) -> str | None:
+    """The instance folder from ``ANNOTATOR_INSTANCE_PATH``, absolute; None for Flask's default."""
+    env = os.environ if environ is None else environ
+    path = env.get("ANNOTATOR_INSTANCE_PATH")
+    return os.path.abspath(path) if path else None
+
+
 def from_environment(
     instance_path: str, environ: os._Environ[str] | dict[str, str] | None = None
 ) -> dict[str, Any]:
     """Build the Flask configuration from ``ANNOTATOR_*`` environment variables."""
     env = os.environ if environ is None else environ
     instance = Path(instance_path)
-    database_url = (
-        env.get("ANNOTATOR_DATABASE_URL") or f"sqlite:///{instance / 'annotator.sqlite3'}"
-    )
+    database_url = env.get("ANNOTATOR_DATABASE_URL") or default_database_url(instance_path)
+    try:
+        max_document_mb = int(env.get("ANNOTATOR_MAX_DOCUMENT_MB") or "50")
+    except ValueError:
+        raise ConfigurationError(
+            "ANNOTATOR_MAX_DOCUMENT_MB must be a whole number of megabytes, "
+            f"not '{env['ANNOTATOR_MAX_DOCUMENT_MB']}'"
+        ) from None
     return {
         "SECRET_KEY": env.get("ANNOTATOR_SECRET_KEY"),
         "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url),
         "DATA_DIR": env.get("ANNOTATOR_DATA_DIR") or str(instance / "documents"),
-        "MAX_DOCUMENT_BYTES": int(env.get("ANNOTATOR_MAX_DOCUMENT_MB", "50")) * MEGABYTE,
+        "MAX_DOCUMENT_BYTES": max_document_mb * MEGABYTE,
         # Request bodies carry one document at most, plus form overhead.
-        "MAX_CONTENT_LENGTH": (int(env.get("ANNOTATOR_MAX_DOCUMENT_MB", "50")) + 1) * MEGABYTE,
+        "MAX_CONTENT_LENGTH": (max_document_mb + 1) * MEGABYTE,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": env.get("ANNOTATOR_SECURE_COOKIES", "0") == "1",
@@ -48,6 +60,11 @@ def from_environment(
         "WTF_CSRF_TIME_LIMIT": None,  # a coder may keep a page open all day
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options(database_url),
     }
+
+
+def default_database_url(instance_path: str) -> str:
+    """The database without ``ANNOTATOR_DATABASE_URL``: a SQLite file in the instance folder."""
+    return f"sqlite:///{Path(instance_path) / 'annotator.sqlite3'}"
 
 
 def normalise_database_url(url: str) -> str:

@@ -84,13 +84,16 @@ def upload() -> Any:
                 return render_template("documents/upload.html", form=form, report=None), 422
         report = ImportReport()
         with tempfile.TemporaryDirectory() as scratch:
-            for storage in (
-                form.files.data if isinstance(form.files.data, list) else [form.files.data]
-            ):
+            for storage in form.files.data:
                 name = Path(storage.filename or "upload").name
                 # Keep the original suffix (content decides the format, the suffix says
                 # what the uploader meant); the name itself never reaches the file system.
-                temporary = Path(scratch) / ("upload" + Path(secure_filename(name) or "x").suffix)
+                # The suffix is taken from the name as given: secure_filename drops Chinese
+                # characters, which turned "公告.pdf" into "pdf", with no suffix at all.
+                suffix = Path(name).suffix.lower()
+                if not (suffix[1:].isascii() and suffix[1:].isalnum()):
+                    suffix = ""
+                temporary = Path(scratch) / ("upload" + suffix)
                 storage.save(temporary)
                 report.outcomes.append(
                     import_file(
@@ -106,7 +109,8 @@ def upload() -> Any:
                 temporary.unlink(missing_ok=True)
         status = 200 if not report.refused else 422
         return render_template("documents/upload.html", form=form, report=report), status
-    return render_template("documents/upload.html", form=form, report=report)
+    status = 422 if form.is_submitted() else 200  # submitted without a file
+    return render_template("documents/upload.html", form=form, report=report), status
 
 
 @bp.get("/<int:document_id>")
@@ -134,11 +138,14 @@ def file(document_id: int) -> Any:
     if not path.is_file():
         abort(410, "the stored file is missing from the data directory")
     is_pdf = document.format.value == "pdf"
+    # The name as imported (Werkzeug quotes it, and encodes a Chinese name as filename*):
+    # secure_filename dropped Chinese characters and made "公告.pdf" a download named "pdf".
+    name = "".join(char for char in document.filename if char.isprintable())
     response = send_file(
         path,
         mimetype="application/pdf" if is_pdf else "application/octet-stream",
         as_attachment=not is_pdf,
-        download_name=secure_filename(document.filename) or f"document-{document.id}",
+        download_name=name or f"document-{document.id}",
         max_age=0,
     )
     response.headers.update(FILE_HEADERS)

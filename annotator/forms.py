@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from flask_wtf import FlaskForm
-from flask_wtf.file import FileField, FileRequired
+from flask_wtf.file import FileField, FileRequired, MultipleFileField
 from wtforms import (
     DecimalField,
     Field,
@@ -20,7 +20,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, NumberRange, Optional
+from wtforms.validators import DataRequired, InputRequired, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from .codebook import Codebook, Variable, VariableType
@@ -67,7 +67,9 @@ def _field_for(variable: Variable, lang: str) -> Field:
                 label, choices=choices([(YES, "Yes"), (NO, "No")]), validators=optional
             )
         case VariableType.NUMBER:
-            return DecimalField(label, validators=optional)
+            # places=None shows the stored number as it is: the default rounds to two
+            # places, so 2019 showed as "2019.00" and saving 0.125 again stored 0.12.
+            return DecimalField(label, places=None, validators=optional)
         case _:
             return TextAreaField(label, validators=optional)
 
@@ -121,7 +123,8 @@ class EvidenceForm(FlaskForm):
     """A quoted passage to attach to a variable."""
 
     variable = SelectField("Variable", validators=[DataRequired()])
-    page = IntegerField("Page", validators=[DataRequired(), NumberRange(min=1)])
+    # InputRequired, not DataRequired: page 0 is a wrong number, not a missing one.
+    page = IntegerField("Page", validators=[InputRequired(), NumberRange(min=1)])
     quote = TextAreaField("Quote", validators=[DataRequired()])
 
 
@@ -134,7 +137,8 @@ class CodebookUploadForm(FlaskForm):
 class DocumentUploadForm(FlaskForm):
     """Document files, and optionally their metadata CSV."""
 
-    files = FileField("Documents", render_kw={"multiple": True}, validators=[FileRequired()])
+    # MultipleFileField: a FileField keeps only the first of the files chosen.
+    files = MultipleFileField("Documents", validators=[FileRequired()])
     metadata = FileField("Metadata CSV (optional)")
 
 
@@ -155,7 +159,11 @@ class AssignRuleForm(FlaskForm):
     coders_per_document = IntegerField(
         "Coders per reliability document", default=2, validators=[NumberRange(min=2)]
     )
-    seed = IntegerField("Seed (empty: drawn at random and recorded)", validators=[Optional()])
+    # The seed is stored in a 32-bit integer column (drawn seeds are below 2**31).
+    seed = IntegerField(
+        "Seed (empty: drawn at random and recorded)",
+        validators=[Optional(), NumberRange(min=0, max=2**31 - 1)],
+    )
 
 
 class AssignManualForm(FlaskForm):

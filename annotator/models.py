@@ -30,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from .codebook import Codebook as CodebookDefinition
 from .extensions import db
 from .extraction import DocumentFormat
 
@@ -113,7 +114,7 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined]
         return check_password_hash(self.password_hash, password)
 
     @property
-    def is_active(self) -> bool:  # type: ignore[override]
+    def is_active(self) -> bool:
         return self.active
 
     @property
@@ -166,10 +167,8 @@ class CodebookVersion(db.Model):  # type: ignore[name-defined]
 
     codebook: Mapped[Codebook] = relationship(back_populates="versions")
 
-    def parsed(self) -> Any:
-        """The ``annotator.codebook.Codebook`` this version holds."""
-        from .codebook import Codebook as CodebookDefinition
-
+    def parsed(self) -> CodebookDefinition:
+        """The codebook this version holds, parsed once per loaded row."""
         cached = self.__dict__.get("_parsed")
         if cached is None:
             cached = CodebookDefinition.from_dict(self.definition)

@@ -6,6 +6,7 @@ change to the fixtures that alters their text shows up as a failing test.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import os
 import shutil
@@ -412,6 +413,49 @@ def test_memory_stays_flat_over_a_batch():
     for index in range(200):
         extract(FIXTURES / names[index % len(names)])
     assert resident_bytes() - before < 8 * 2**20
+
+
+# --- the demo corpus ------------------------------------------------------------------------
+
+ROOT = Path(__file__).parent.parent
+DEMO_CORPUS = ROOT / "annotator" / "demo" / "corpus"
+SYNTHETIC_NOTICES = ("合成演示文件", "Synthetic demo document")
+
+
+@pytest.mark.parametrize("path", sorted(DEMO_CORPUS.iterdir()), ids=lambda path: path.name)
+def test_demo_document_reads_and_says_it_is_synthetic(path):
+    document = extract(path)
+    assert document.has_text
+    pages = document.pages if document.format is DocumentFormat.PDF else document.pages[:1]
+    for page in pages:  # every page of a PDF carries the notice in its footer
+        assert any(notice in page.text for notice in SYNTHETIC_NOTICES)
+    if document.format is DocumentFormat.PDF:
+        assert 2 <= document.page_count <= 6
+
+
+def test_demo_metadata_lists_every_demo_document():
+    with open(ROOT / "annotator" / "demo" / "metadata.csv", encoding="utf-8", newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert {row["filename"] for row in rows} == {path.name for path in DEMO_CORPUS.iterdir()}
+    assert len(rows) >= 14
+    assert {row["kind"] for row in rows} == {"tender", "award", "contract", "media_report"}
+    assert {row["level"] for row in rows} == {"provincial", "prefectural", "county", "township"}
+    assert {row["language"] for row in rows} == {"zh", "en"}
+
+
+@pytest.mark.parametrize(("language", "pages"), [("zh", 1), ("zh", 4), ("en", 3)])
+def test_benchmark_pdfs_have_the_pages_asked_for(tmp_path, language, pages):
+    pytest.importorskip("reportlab")
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        from make_demo_corpus import make_procurement_pdf
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    path = tmp_path / "bench.pdf"
+    make_procurement_pdf(path, pages=pages, language=language, seed=7)
+    document = extract(path)
+    assert document.page_count == pages
+    assert all(page.text.strip() for page in document.pages)
 
 
 # --- fuzzing: bad input of any shape is refused, never a crash ---------------------------

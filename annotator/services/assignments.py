@@ -6,10 +6,10 @@ from collections import Counter
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from ..assignment import AssignmentPlan, PlanError, plan_assignments
 from ..models import Assignment, AssignmentBatch, Codebook, Document, User
+from . import Session
 
 
 def assign_by_hand(
@@ -67,6 +67,9 @@ def assign_by_rule(
     created_by: User | None = None,
 ) -> tuple[AssignmentBatch, AssignmentPlan]:
     """Assign every unassigned document, with a reliability overlap, and record the draw."""
+    for coder in coders:
+        if not coder.role.can_be_assigned():
+            raise PlanError(f"'{coder.username}' is not a coder")
     documents = unassigned_documents(session, codebook)
     if not documents:
         raise PlanError(f"every document is already assigned for codebook '{codebook.slug}'")

@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from ..codebook import Codebook as CodebookDefinition
 from ..codebook import parse_codebook
 from ..models import Codebook, CodebookVersion, User
+from . import Session
 
 
 @dataclass(frozen=True)
@@ -81,8 +80,3 @@ def find_codebook(session: Session, slug: str | None) -> Codebook:
         raise LookupError("no codebook is loaded yet: run `annotator codebook load FILE` first")
     names = ", ".join(c.slug for c in codebooks)
     raise LookupError(f"several codebooks are loaded ({names}): name one")
-
-
-def definition_of(version: CodebookVersion) -> CodebookDefinition:
-    """The parsed codebook of a stored version."""
-    return version.parsed()  # type: ignore[no-any-return]

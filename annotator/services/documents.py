@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ..extraction import SUPPORTED_SUFFIXES, RefusedFile, extract, sha256_file
 from ..metadata import DocumentMetadata
 from ..models import Document, Page, User
+from . import Session
 
 IMPORTED = "imported"
 DUPLICATE = "duplicate"
@@ -119,6 +119,22 @@ def _store(source: Path, data_dir: str | os.PathLike[str], sha256: str) -> tuple
     return target, True
 
 
+def _discard(session: Session, stored: Path, sha256: str) -> None:
+    """Remove a file this import stored, unless a document committed meanwhile has it.
+
+    Two imports of the same content at once both write the same stored file; the one that
+    fails must not delete the file of the one that succeeded.
+    """
+    try:
+        taken = session.scalar(select(Document.id).where(Document.sha256 == sha256))
+    except SQLAlchemyError:
+        # The database is unreachable: a stray file costs disk space, a deleted one a document.
+        session.rollback()
+        return
+    if taken is None:
+        stored.unlink(missing_ok=True)
+
+
 def import_file(
     session: Session,
     path: Path,
@@ -184,14 +200,14 @@ def import_file(
         # Another import stored the same content between our check and our insert.
         session.rollback()
         if created and stored is not None:
-            stored.unlink(missing_ok=True)
+            _discard(session, stored, extracted.sha256)
         return ImportOutcome(
             shown, DUPLICATE, "same content as a document imported at the same time"
         )
     except Exception as error:
         session.rollback()
         if created and stored is not None:
-            stored.unlink(missing_ok=True)
+            _discard(session, stored, extracted.sha256)
         return ImportOutcome(shown, REFUSED, f"could not be stored: {error}")
     return ImportOutcome(shown, IMPORTED, None, document.id, tuple(document.flags))
 

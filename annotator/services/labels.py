@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from ..codebook import Codebook as CodebookDefinition
 from ..models import (
@@ -23,6 +22,7 @@ from ..models import (
     User,
     utcnow,
 )
+from . import Session
 
 
 class LabelError(ValueError):

@@ -6,9 +6,9 @@ import re
 import secrets
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from ..models import Role, User
+from . import Session
 
 USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{2,80}$")
 MIN_PASSWORD_LENGTH = 8

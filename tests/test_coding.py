@@ -1,0 +1,581 @@
+"""The coder's pages: the coding form built from the codebook, saving, submitting, evidence."""
+
+from __future__ import annotations
+
+import re
+from functools import partial
+from html.parser import HTMLParser
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from markupsafe import escape
+from werkzeug.security import generate_password_hash
+
+from annotator import models
+from annotator.extensions import db
+from annotator.models import CodebookVersion, LabelSet, LabelStatus, Page
+
+from .conftest import AuthActions, Project
+
+SHARED = "zh_cid_font.pdf"  # alice's first assignment (bob codes it too)
+SECOND = "en_two_pages.pdf"  # alice's second
+PAGE_1_LINE = "采购人：福建省公安厅"
+PAGE_2_LINE = "采购需求：微信报警、实名认证、人脸识别、警务云对接。"
+REQUIRED_FILLED = {
+    "v_service_type": ["emergency_alarm", "identity_verification"],
+    "v_integration_depth": "deep_data",
+    "v_data_collected": ["real_name", "photo_face"],
+    "v_document_kind": "tender",
+    "v_province": "fujian",
+    "v_admin_level": "provincial",
+    "v_year": "2019",
+}
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cheap hashes for the fixture's people: scrypt costs ~70 ms a hash, by design."""
+    monkeypatch.setattr(
+        models, "generate_password_hash", partial(generate_password_hash, method="pbkdf2:sha256:1")
+    )
+
+
+@pytest.fixture
+def alice(auth: AuthActions, project: Project) -> AuthActions:
+    """Alice, logged in."""
+    assert auth.login("alice").status_code == 302
+    return auth
+
+
+class LabelPage(HTMLParser):
+    """What a browser sees of the coding page: the label form's values, errors and messages."""
+
+    def __init__(self, html: str):
+        super().__init__()
+        self.fields: dict[str, list[str]] = {}  # what submitting the form would send
+        self.errors: dict[str, list[str]] = {}  # variable id: messages shown at it
+        self.flashes: list[str] = []
+        self.disabled = False
+        self._in_form = False
+        self._textarea: str | None = None
+        self._variable: str | None = None
+        self._capture: list[str] | None = None
+        self.feed(html)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        classes = (a.get("class") or "").split()
+        if tag == "form":
+            self._in_form = a.get("id") == "label-form"
+        elif tag == "div" and (a.get("id") or "").startswith("variable-"):
+            self._variable = (a.get("id") or "").removeprefix("variable-")
+        elif tag == "p" and "field-error" in classes and self._variable:
+            self._capture = self.errors.setdefault(self._variable, [])
+        elif tag == "li" and "flash" in classes:
+            self._capture = self.flashes
+        if not self._in_form:
+            return
+        name = a.get("name") or ""
+        if tag == "fieldset" and "disabled" in a:
+            self.disabled = True
+        elif tag == "input" and a.get("type") in ("radio", "checkbox"):
+            self.fields.setdefault(name, [])
+            if "checked" in a:
+                self.fields[name].append(a.get("value") or "")
+        elif tag == "input" and a.get("type") != "submit":
+            self.fields[name] = [a.get("value") or ""]
+        elif tag == "textarea":
+            self._textarea = name
+            self.fields[name] = [""]
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self._in_form = False
+        elif tag == "textarea" and self._textarea:
+            # WTForms starts a textarea with a newline, which browsers drop.
+            text = self.fields[self._textarea][0]
+            self.fields[self._textarea] = [text.removeprefix("\r\n").removeprefix("\n")]
+            self._textarea = None
+        elif tag in ("p", "li"):
+            self._capture = None
+
+    def handle_data(self, data: str) -> None:
+        if self._textarea:
+            self.fields[self._textarea][0] += data
+        elif self._capture is not None:
+            self._capture.append(data)
+
+    def value(self, name: str) -> list[str]:
+        """The values a field would send (empty list when nothing is entered)."""
+        return [v for v in self.fields.get(name, []) if v]
+
+
+def open_page(client: FlaskClient, document_id: int) -> LabelPage:
+    response = client.get(f"/code/{document_id}")
+    assert response.status_code == 200
+    return LabelPage(response.get_data(as_text=True))
+
+
+def alices_label_set(project: Project, document: str = SHARED) -> LabelSet | None:
+    db.session.expire_all()
+    return db.session.scalar(
+        db.select(LabelSet).where(
+            LabelSet.coder_id == project.users["alice"],
+            LabelSet.document_id == project.document_ids[document],
+        )
+    )
+
+
+def codebook_of(project: Project) -> Any:
+    version = db.session.scalar(
+        db.select(CodebookVersion).where(CodebookVersion.codebook_id == project.codebook_id)
+    )
+    return version.parsed()
+
+
+# --- the page -----------------------------------------------------------------------------
+
+
+def test_page_shows_the_document_text(
+    client: FlaskClient, alice: AuthActions, project: Project
+) -> None:
+    html = client.get(f"/code/{project.document_ids[SHARED]}").get_data(as_text=True)
+    assert SHARED in html
+    assert PAGE_1_LINE in html
+    assert PAGE_2_LINE in html
+    assert html.index('id="page-1"') < html.index(PAGE_1_LINE) < html.index('id="page-2"')
+    assert f'href="/documents/{project.document_ids[SHARED]}/file"' in html
+
+
+def test_form_has_one_field_per_variable_with_its_definitions(
+    client: FlaskClient, alice: AuthActions, project: Project
+) -> None:
+    html = client.get(f"/code/{project.document_ids[SHARED]}").get_data(as_text=True)
+    page = LabelPage(html)
+    codebook = codebook_of(project)
+    names = {name for name in page.fields if name.startswith("v_")}
+    assert names == {f"v_{variable.id}" for variable in codebook.variables}
+    for variable in codebook.variables:
+        assert html.count(f'id="variable-{variable.id}"') == 1
+        assert str(escape(variable.label.en)) in html
+        if variable.description:
+            assert str(escape(variable.description.en)) in html, variable.id
+        for option in variable.options:
+            assert str(escape(option.label.en)) in html, option.code
+            if option.definition:
+                assert str(escape(option.definition.en)) in html, option.code
+            for rule in (*option.include, *option.exclude):
+                assert str(escape(rule)) in html, rule
+
+
+def test_required_variables_are_marked(
+    client: FlaskClient, alice: AuthActions, project: Project
+) -> None:
+    html = client.get(f"/code/{project.document_ids[SHARED]}").get_data(as_text=True)
+    for variable in codebook_of(project).variables:
+        label = re.search(
+            rf'<label class="variable-label" for="v_{variable.id}">(.*?)</label>', html, re.S
+        )
+        assert label, variable.id
+        assert ('class="required"' in label.group(1)) == variable.required, variable.id
+    assert html.count('class="required"') == 7
+
+
+# --- saving -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("variable", "posted", "stored", "shown"),
+    [
+        ("integration_depth", "operational", "operational", ["operational"]),  # ordinal: radio
+        ("document_kind", "award", "award", ["award"]),  # single: radio
+        (  # multiple: check boxes, stored in codebook order
+            "service_type",
+            ["tips_and_wanted", "public_relations"],
+            ["public_relations", "tips_and_wanted"],
+            ["public_relations", "tips_and_wanted"],
+        ),
+        ("service_count", "12", 12, ["12"]),
+        ("year", "2019", 2019, ["2019"]),  # not "2019.00"
+        ("procurement_value_cny", "1280000.125", 1280000.125, ["1280000.125"]),  # not rounded
+        ("vendor_is_tencent", "yes", True, ["yes"]),
+        ("vendor_is_tencent", "no", False, ["no"]),
+        ("city", "  福州市 ", "福州市", ["福州市"]),
+        ("note", "见第二页", "见第二页", ["见第二页"]),  # the codebook's own "note" variable
+    ],
+)
+def test_save_stores_each_kind_of_value(
+    client: FlaskClient,
+    alice: AuthActions,
+    project: Project,
+    variable: str,
+    posted: Any,
+    stored: Any,
+    shown: list[str],
+) -> None:
+    document_id = project.document_ids[SHARED]
+    response = alice.post(
+        f"/code/{document_id}", {f"v_{variable}": posted, "revision": "0", "action": "save"}
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"/code/{document_id}"
+    label_set = alices_label_set(project)
+    assert label_set is not None
+    assert label_set.values() == {variable: stored}
+    assert label_set.status is LabelStatus.IN_PROGRESS
+    page = open_page(client, document_id)
+    assert page.value(f"v_{variable}") == shown
+    assert page.flashes == ["Saved."]
+    # Saving the page again as shown changes nothing: what is displayed is what is stored.
+    alice.post(f"/code/{document_id}", {**page.fields, "action": "save"})
+    assert alices_label_set(project).values() == {variable: stored}  # type: ignore[union-attr]
+
+
+def test_save_keeps_the_note_and_counts_revisions(
+    client: FlaskClient, alice: AuthActions, project: Project
+) -> None:
+    document_id = project.document_ids[SHARED]
+    page = open_page(client, document_id)
+    assert page.value("revision") == ["0"]
+    alice.post(
+        f"/code/{document_id}",
+        {**page.fields, "v_city": "福州", "note": "check page 2", "action": "save"},
+    )
+    page = open_page(client, document_id)
+    assert page.value("note") == ["check page 2"]
+    assert page.value("v_city") == ["福州"]
+    assert page.value("revision") == ["1"]
+    alice.post(f"/code/{document_id}", {**page.fields, "v_city": "", "action": "save"})
+    label_set = alices_label_set(project)
+    assert label_set is not None
+    assert (label_set.revision, label_set.values()["city"], label_set.note) == (
+        2,
+        None,
+        "check page 2",
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("v_service_count", "-3", "-3 is below the minimum of 0"),
+        ("v_year", "1990", "1990 is below the minimum of 2011"),
+        ("v_service_count", "a dozen", "Not a valid decimal value"),
+        ("v_integration_depth", "very deep", "Not a valid choice"),
+        ("v_service_type", ["public_relations", "spying"], "not a valid choice"),
+    ],
+)
+def test_invalid_value_saves_nothing_and_keeps_the_entries(
+    client: FlaskClient,
+    alice: AuthActions,
+    project: Project,
+    field: str,
+    value: Any,
+    message: str,
+) -> None:
+    document_id = project.document_ids[SHARED]
+    response = alice.post(
+        f"/code/{document_id}",
+        {"v_city": "福州", "note": "keep me", field: value, "revision": "0", "action": "save"},
+    )
+    assert response.status_code == 422
+    page = LabelPage(response.get_data(as_text=True))
+    variable = field.removeprefix("v_")
+    assert any(message.lower() in error.lower() for error in page.errors[variable])
+    assert set(page.errors) == {variable}
+    assert "Nothing was saved: correct the marked fields." in page.flashes
+    assert page.value("v_city") == ["福州"]
+    assert page.value("note") == ["keep me"]
+    label_set = alices_label_set(project)
+    assert label_set is None or label_set.values() == {}
+
+
+# --- submitting ---------------------------------------------------------------------------
+
+
+def test_submit_with_a_required_value_missing_is_422_and_loses_nothing(
+    client: FlaskClient, alice: AuthActions, project: Project
+) -> None:
+    document_id = project.document_ids[SHARED]
+    entered = {k: v for k, v in REQUIRED_FILLED.items() if k != "v_year"}
+    response = alice.post(
+        f"/code/{document_id}",
+        {
+            **entered,
+            "v_city": "福州",
+            "v_service_count": "7",
+            "v_vendor_is_tencent": "no",
+            "note": "almost done",
+            "revision": "0",
+            "action": "submit",
+        },
+    )
+    assert response.status_code == 422
+    page = LabelPage(response.get_data(as_text=True))
+    assert page.errors == {"year": ["required: give a value before submitting"]}
+    assert "Not submitted: correct the marked fields." in page.flashes
+    for name, value in entered.items():
+        assert page.value(name) == (value if isinstance(value, list) else [value]), name
+    assert page.value("v_city") == ["福州"]
+    assert page.value("v_service_count") == ["7"]
+    assert page.value("v_vendor_is_tencent") == ["no"]
+    assert page.value("note") == ["almost done"]
+    assert not page.disabled
+    label_set = alices_label_set(project)
+    assert label_set is None or label_set.status is LabelStatus.IN_PROGRESS
+
+
+def test_submit_complete_goes_to_the_next_uncoded_document(
+    client: FlaskClient, alice: AuthActions, project: Project
+) -> None:
+    document_id = project.document_ids[SHARED]
+    response = alice.post(
+        f"/code/{document_id}", {**REQUIRED_FILLED, "revision": "0", "action": "submit"}
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/code/next"
+    assert client.get("/code/next").headers["Location"] == f"/code/{project.document_ids[SECOND]}"
+    label_set = alices_label_set(project)
+    assert label_set is not None
+    assert label_set.status is LabelStatus.SUBMITTED
+    assert label_set.submitted_at is not None
+    assert label_set.values()["year"] == 2019
+    html = client.get(f"/code/{document_id}").get_data(as_text=True)
+    assert "Status: <strong>submitted</strong>" in html
+    assert LabelPage(html).disabled
+    assert f'action="/code/{document_id}/reopen"' in html
+
+
+def test_submitted_labels_change_only_after_reopening(
+    client: FlaskClient, alice: AuthActions, project: Project
+) -> None:
+    document_id = project.document_ids[SHARED]
+    alice.post(f"/code/{document_id}", {**REQUIRED_FILLED, "revision": "0", "action": "submit"})
+    page = open_page(client, document_id)
+    changed = {**page.fields, "v_city": "厦门", "action": "save"}
+    response = alice.post(f"/code/{document_id}", changed)
+    assert response.status_code == 422
+    assert (
+        "this label set is submitted: reopen it to change it"
+        in LabelPage(response.get_data(as_text=True)).flashes
+    )
+    assert alices_label_set(project).values().get("city") is None  # type: ignore[union-attr]
+
+    response = alice.post(f"/code/{document_id}/reopen")
+    assert response.status_code == 302
+    label_set = alices_label_set(project)
+    assert label_set is not None
+    assert (label_set.status, label_set.submitted_at) == (LabelStatus.IN_PROGRESS, None)
+    page = open_page(client, document_id)
+    assert not page.disabled
+    assert page.value("v_year") == ["2019"]  # reopening keeps the values
+    alice.post(f"/code/{document_id}", {**page.fields, "v_city": "厦门", "action": "save"})
+    assert alices_label_set(project).values()["city"] == "厦门"  # type: ignore[union-attr]
+
+
+def test_stale_revision_from_a_second_tab_is_409_and_keeps_its_entries(
+    client: FlaskClient, alice: AuthActions, project: Project
+) -> None:
+    document_id = project.document_ids[SHARED]
+    first_tab = open_page(client, document_id)
+    second_tab = open_page(client, document_id)
+    saved = alice.post(
+        f"/code/{document_id}", {**first_tab.fields, "v_city": "first tab", "action": "save"}
+    )
+    assert saved.status_code == 302
+    response = alice.post(
+        f"/code/{document_id}",
+        {
+            **second_tab.fields,
+            "v_city": "second tab",
+            "v_integration_depth": "symbolic",
+            "note": "typed in the second tab",
+            "action": "save",
+        },
+    )
+    assert response.status_code == 409
+    page = LabelPage(response.get_data(as_text=True))
+    assert page.value("v_city") == ["second tab"]
+    assert page.value("v_integration_depth") == ["symbolic"]
+    assert page.value("note") == ["typed in the second tab"]
+    assert any("saved in another window" in message for message in page.flashes)
+    label_set = alices_label_set(project)
+    assert label_set is not None
+    assert label_set.values()["city"] == "first tab"
+    assert label_set.values().get("integration_depth") is None
+    assert label_set.revision == 1
+
+
+# --- evidence -----------------------------------------------------------------------------
+
+
+def add_evidence(alice: AuthActions, document_id: int, variable: str, page: Any, quote: str) -> Any:
+    return alice.post(
+        f"/code/{document_id}/evidence",
+        {"evidence-variable": variable, "evidence-page": page, "evidence-quote": quote},
+    )
+
+
+def test_evidence_is_added_from_the_page_text_and_removed(
+    client: FlaskClient, alice: AuthActions, project: Project
+) -> None:
+    document_id = project.document_ids[SHARED]
+    response = add_evidence(alice, document_id, "province", "1", f"  {PAGE_1_LINE}\n")
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"/code/{document_id}"
+    html = client.get(f"/code/{document_id}").get_data(as_text=True)
+    assert "Evidence added." in LabelPage(html).flashes
+    evidence_list = re.search(
+        r'id="variable-province".*?<ul class="evidence">(.*?)</ul>', html, re.S
+    )
+    assert evidence_list and f"p. 1: “{PAGE_1_LINE}”" in evidence_list.group(1)
+    label_set = alices_label_set(project)
+    assert label_set is not None
+    [evidence] = label_set.evidence
+    assert (evidence.variable, evidence.page, evidence.quote) == ("province", 1, PAGE_1_LINE)
+    # Located in the page text, so that anyone can check it against the document.
+    text = db.session.scalar(
+        db.select(Page.text).where(Page.document_id == document_id, Page.number == 1)
+    )
+    assert text[evidence.start : evidence.end] == PAGE_1_LINE
+
+    response = alice.post(f"/code/{document_id}/evidence/{evidence.id}/delete")
+    assert response.status_code == 302
+    assert 'class="evidence"' not in client.get(f"/code/{document_id}").get_data(as_text=True)
+    assert alices_label_set(project).evidence == []  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("variable", "page", "quote", "message"),
+    [
+        ("province", "1", "福建省公安局", "the quote is not on page 1"),
+        ("province", "2", PAGE_1_LINE, "the quote is not on page 2"),  # right text, wrong page
+        ("province", "3", PAGE_1_LINE, "the document has no page 3"),
+        ("province", "1", "   ", "quote: This field is required."),
+        ("province", "0", PAGE_1_LINE, "page: Number must be at least 1."),
+        ("no_such_variable", "1", PAGE_1_LINE, "variable: Not a valid choice."),
+    ],
+)
+def test_bad_evidence_is_refused_with_a_message(
+    client: FlaskClient,
+    alice: AuthActions,
+    project: Project,
+    variable: str,
+    page: str,
+    quote: str,
+    message: str,
+) -> None:
+    document_id = project.document_ids[SHARED]
+    response = add_evidence(alice, document_id, variable, page, quote)
+    assert response.status_code == 302
+    flashes = open_page(client, document_id).flashes
+    assert len(flashes) == 1
+    assert flashes[0].startswith("Evidence not added: ")
+    assert message in flashes[0]
+    label_set = alices_label_set(project)
+    assert label_set is None or label_set.evidence == []
+
+
+# --- the JSON endpoint --------------------------------------------------------------------
+
+
+def test_json_save_stale_and_invalid(alice: AuthActions, project: Project) -> None:
+    url = f"/code/{project.document_ids[SHARED]}/labels.json"
+    saved = alice.post_json(
+        url, {"values": {"city": " 福州 ", "service_type": ["emergency_alarm"]}, "revision": 0}
+    )
+    assert saved.status_code == 200
+    assert saved.get_json() == {
+        "revision": 1,
+        "status": "in_progress",
+        "values": {"city": "福州", "service_type": ["emergency_alarm"]},
+    }
+
+    stale = alice.post_json(url, {"values": {"city": "厦门"}, "revision": 0})
+    assert stale.status_code == 409
+    assert stale.get_json() == {
+        "error": "stale",
+        "revision": 1,
+        "values": {"city": "福州", "service_type": ["emergency_alarm"]},
+    }
+
+    invalid = alice.post_json(
+        url, {"values": {"year": 1990, "province": "atlantis", "city": "x"}, "revision": 1}
+    )
+    assert invalid.status_code == 422
+    body = invalid.get_json()
+    assert body["error"] == "invalid"
+    assert set(body["errors"]) == {"year", "province"}
+    assert alices_label_set(project).values()["city"] == "福州"  # type: ignore[union-attr]
+
+    incomplete = alice.post_json(url, {"submit": True, "revision": 1})
+    assert incomplete.status_code == 422
+    assert "year" in incomplete.get_json()["errors"]
+
+    values = {k.removeprefix("v_"): v for k, v in REQUIRED_FILLED.items()}
+    submitted = alice.post_json(url, {"values": {**values, "year": 2019}, "submit": True})
+    assert submitted.status_code == 200
+    assert submitted.get_json()["status"] == "submitted"
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        [],
+        "values",
+        {"values": ["city", "福州"]},
+        {"values": {}, "revision": "latest"},
+        {"values": {}, "revision": [1]},
+        {"values": {}, "revision": True},
+        {"values": {}, "note": 5},
+        {"values": {}, "note": ["a"]},
+    ],
+)
+def test_json_malformed_payload_is_400(alice: AuthActions, project: Project, payload: Any) -> None:
+    url = f"/code/{project.document_ids[SHARED]}/labels.json"
+    response = alice.post_json(url, payload)
+    assert response.status_code == 400
+    assert "error" in response.get_json()
+    label_set = alices_label_set(project)
+    assert label_set is None or label_set.revision == 0
+
+
+# --- the queue ----------------------------------------------------------------------------
+
+
+def test_queue_shows_status_and_progress(
+    client: FlaskClient, alice: AuthActions, project: Project
+) -> None:
+    html = client.get("/code/").get_data(as_text=True)
+    assert "0 of 2 submitted." in html
+    assert html.count('class="status-new">not started') == 2
+    assert '<progress max="2" value="0">' in html
+
+    shared = project.document_ids[SHARED]
+    alice.post(f"/code/{shared}", {**REQUIRED_FILLED, "revision": "0", "action": "submit"})
+    alice.post(
+        f"/code/{project.document_ids[SECOND]}",
+        {"v_city": "上海", "revision": "0", "action": "save"},
+    )
+    html = client.get("/code/").get_data(as_text=True)
+    assert "1 of 2 submitted." in html
+    assert '<progress max="2" value="1">' in html
+    rows = re.findall(r"<tr>\s*<td><a href=\"/code/(\d+)\">.*?class=\"status-(\w+)\"", html, re.S)
+    assert rows == [(str(shared), "submitted"), (str(project.document_ids[SECOND]), "in_progress")]
+
+
+def test_next_goes_to_the_first_unsubmitted(
+    client: FlaskClient, alice: AuthActions, project: Project
+) -> None:
+    shared, second = project.document_ids[SHARED], project.document_ids[SECOND]
+    # Started but not submitted still counts as uncoded.
+    alice.post(f"/code/{shared}", {"v_city": "福州", "revision": "0", "action": "save"})
+    assert client.get("/code/next").headers["Location"] == f"/code/{shared}"
+    alice.post(f"/code/{shared}", {**REQUIRED_FILLED, "revision": "1", "action": "submit"})
+    assert client.get("/code/next").headers["Location"] == f"/code/{second}"
+    alice.post(f"/code/{second}", {**REQUIRED_FILLED, "revision": "0", "action": "submit"})
+    response = client.get("/code/next")
+    assert response.headers["Location"] == "/code/"
+    assert "Every assigned document is submitted." in client.get("/code/").get_data(as_text=True)
