@@ -116,10 +116,24 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         _empty_postgres(url)
 
 
+class RequestPerContextClient(FlaskClient):
+    """A test client whose every request runs in an app context of its own, as in a server.
+
+    The test keeps an app context open for its direct database work; without this, each
+    request would share that context's ``flask.g`` (the cached CSRF token, the logged-in
+    user) and its database session with the test and with other clients.
+    """
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
 @pytest.fixture
 def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
     """The app on a migrated database, inside an app context."""
     app = make_app(database_url, tmp_path / "data")
+    app.test_client_class = RequestPerContextClient
     with app.app_context():
         yield app
         db.session.remove()

@@ -390,10 +390,7 @@ def test_assignment_forms_need_the_csrf_token_of_the_session(
 ) -> None:
     # The forms carry a prefix ("rule-csrf_token"); a token from another session still fails.
     other = client.application.test_client()
-    # A fresh app context, as every real request has: the test's own one would hand the
-    # other client this session's token, cached in flask.g.
-    with client.application.app_context():
-        token = csrf_token(other)
+    token = csrf_token(other)
     assert token != csrf_token(client)
     response = client.post("/admin/assignments/rule", data={"rule-csrf_token": token})
     assert response.status_code == 400

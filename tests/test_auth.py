@@ -273,10 +273,7 @@ def test_token_of_another_session_is_400(
 ) -> None:
     auth.login("alice")
     other = client.application.test_client()
-    # A fresh app context, as every real request has: the test's own one would hand the
-    # other client this session's token, cached in flask.g.
-    with client.application.app_context():
-        token = csrf_token(other)
+    token = csrf_token(other)
     assert token != csrf_token(client)
     url = f"/code/{project.document_ids[SHARED]}"
     response = client.post(url, data={"v_city": "forged", "action": "save", "csrf_token": token})
