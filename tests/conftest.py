@@ -140,6 +140,23 @@ def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
         db.engine.dispose()
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cheap hashes for test users: scrypt costs ~70 ms a hash, by design.
+
+    A test of the real hashing calls ``monkeypatch.undo()``.
+    """
+    from functools import partial
+
+    from werkzeug.security import generate_password_hash
+
+    from annotator import models
+
+    monkeypatch.setattr(
+        models, "generate_password_hash", partial(generate_password_hash, method="pbkdf2:sha256:1")
+    )
+
+
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
@@ -189,6 +206,13 @@ class AuthActions:
 @pytest.fixture
 def auth(client: FlaskClient) -> AuthActions:
     return AuthActions(client)
+
+
+@pytest.fixture
+def pi(auth: AuthActions, project: Project) -> AuthActions:
+    """The PI of the ``project``, logged in."""
+    assert auth.login("pi").status_code == 302
+    return auth
 
 
 @dataclass

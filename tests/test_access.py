@@ -10,15 +10,12 @@ from __future__ import annotations
 import itertools
 import re
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from werkzeug.security import generate_password_hash
 
-from annotator import models
 from annotator.extensions import db
 from annotator.models import Codebook, Document, Evidence, LabelSet, LabelStatus, User
 from annotator.services import labels as label_service
@@ -28,14 +25,6 @@ from .conftest import AuthActions, Project, csrf_token
 SHARED = "zh_cid_font.pdf"  # alice and bob both code it; carol does not
 LOGIN = "login"  # expected: a redirect to the login page that comes back here afterwards
 ROLES = ("anonymous", "alice", "carol", "pi")
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Cheap hashes for the fixture's people: scrypt costs ~70 ms a hash, by design."""
-    monkeypatch.setattr(
-        models, "generate_password_hash", partial(generate_password_hash, method="pbkdf2:sha256:1")
-    )
 
 
 @dataclass(frozen=True)

@@ -6,15 +6,12 @@ import hashlib
 import io
 import re
 from collections import Counter
-from functools import partial
 from html import unescape
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from werkzeug.security import generate_password_hash
 
-from annotator import models
 from annotator.extensions import db
 from annotator.extraction import DocumentFormat
 from annotator.models import Assignment, AssignmentBatch, Codebook, CodebookVersion, Document, User
@@ -40,21 +37,6 @@ variables:
     label: Kind again
     type: text
 """
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Cheap hashes for the fixture's people: scrypt costs ~70 ms a hash, by design."""
-    monkeypatch.setattr(
-        models, "generate_password_hash", partial(generate_password_hash, method="pbkdf2:sha256:1")
-    )
-
-
-@pytest.fixture
-def pi(auth: AuthActions, project: Project) -> AuthActions:
-    """The PI, logged in."""
-    assert auth.login("pi").status_code == 302
-    return auth
 
 
 def flashes(client: FlaskClient, url: str) -> list[str]:

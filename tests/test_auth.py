@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import re
-from functools import partial
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from werkzeug.security import generate_password_hash
 
 from annotator import models
 from annotator.extensions import db
@@ -22,17 +20,6 @@ from .conftest import PASSWORD, AuthActions, Project, csrf_token
 TEMPLATES = Path(__file__).resolve().parent.parent / "annotator" / "templates"
 WRONG_LOGIN = "Wrong user name or password."
 SHARED = "zh_cid_font.pdf"
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Cheap hashes for the fixture's people: scrypt costs ~70 ms a hash, by design.
-
-    test_passwords_are_hashed undoes this to check what the app really stores.
-    """
-    monkeypatch.setattr(
-        models, "generate_password_hash", partial(generate_password_hash, method="pbkdf2:sha256:1")
-    )
 
 
 @pytest.fixture

@@ -27,9 +27,7 @@ import pytest
 from click.testing import CliRunner, Result
 from flask import Flask
 from sqlalchemy import func, select, text
-from werkzeug.security import generate_password_hash
 
-from annotator import models
 from annotator.assignment import plan_assignments
 from annotator.cli import codebook_group
 from annotator.extensions import db
@@ -53,20 +51,6 @@ CODEBOOKS = sorted((ROOT / "codebook").glob("*.yaml"))
 CLIMATE_CODEBOOK = ROOT / "codebook" / "climate_adaptation_news.yaml"
 UPGRADE_HINT = "run `annotator db upgrade` to create or upgrade it"
 PASSWORD_SHOWN = re.compile(r"^password: (\S+)$", re.MULTILINE)
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Cheap hashes for the in-process tests: scrypt costs a tenth of a second per user.
-
-    Checking still goes through werkzeug, which reads the method from the hash; the
-    end-to-end test runs in subprocesses and keeps the real cost.
-    """
-    monkeypatch.setattr(
-        models,
-        "generate_password_hash",
-        lambda password: generate_password_hash(password, "pbkdf2:sha256:1"),
-    )
 
 
 def count(model: Any, *where: Any) -> int:

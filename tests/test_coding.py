@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import re
-from functools import partial
 from html.parser import HTMLParser
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 from markupsafe import escape
-from werkzeug.security import generate_password_hash
 
-from annotator import models
 from annotator.extensions import db
 from annotator.models import CodebookVersion, LabelSet, LabelStatus, Page
 
@@ -31,14 +28,6 @@ REQUIRED_FILLED = {
     "v_admin_level": "provincial",
     "v_year": "2019",
 }
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Cheap hashes for the fixture's people: scrypt costs ~70 ms a hash, by design."""
-    monkeypatch.setattr(
-        models, "generate_password_hash", partial(generate_password_hash, method="pbkdf2:sha256:1")
-    )
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import re
 from decimal import Decimal
-from functools import partial
 from html import unescape
 from pathlib import Path
 from typing import Any
@@ -15,28 +14,11 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.http import parse_options_header
-from werkzeug.security import generate_password_hash
 
-from annotator import models
 from annotator.extensions import db
 from annotator.models import Document, Page
 
 from .conftest import FIXTURES, AuthActions, Project
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Cheap hashes for the fixture's people: scrypt costs ~70 ms a hash, by design."""
-    monkeypatch.setattr(
-        models, "generate_password_hash", partial(generate_password_hash, method="pbkdf2:sha256:1")
-    )
-
-
-@pytest.fixture
-def pi(auth: AuthActions, project: Project) -> AuthActions:
-    """The PI, logged in."""
-    assert auth.login("pi").status_code == 302
-    return auth
 
 
 def upload(pi: AuthActions, files: list[tuple[bytes, str]], metadata: str | None = None) -> Any:
