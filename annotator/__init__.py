@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mimetypes
 import os
 from typing import Any
 
@@ -9,6 +10,10 @@ from flask import Flask
 
 from . import config as configuration
 from .extensions import csrf, db, login_manager, migrate
+
+# pdf.js is loaded as ES modules (.mjs), which browsers run only when served as JavaScript;
+# Python's own table lacks .mjs before 3.12 and /etc/mime.types is not always there.
+mimetypes.add_type("text/javascript", ".mjs")
 
 MIGRATIONS_DIR = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "migrations"

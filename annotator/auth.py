@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar, cast
@@ -11,6 +12,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
+from werkzeug.security import check_password_hash, generate_password_hash
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired
 
@@ -49,6 +51,18 @@ class LoginForm(FlaskForm):
     password = PasswordField("Password", validators=[DataRequired()])
 
 
+_DUMMY_HASH: str | None = None
+
+
+def _check_dummy(password: str) -> bool:
+    """Spend the time of a real password check; always False."""
+    global _DUMMY_HASH
+    if _DUMMY_HASH is None:
+        _DUMMY_HASH = generate_password_hash(secrets.token_hex(16))
+    check_password_hash(_DUMMY_HASH, password)
+    return False
+
+
 def _safe_next(target: str | None) -> str | None:
     """Follow ``next`` only to a path on this site, never to another host."""
     if not target:
@@ -69,7 +83,11 @@ def login() -> Any:
     form = LoginForm()
     if form.validate_on_submit():
         user = db.session.scalar(select(User).where(User.username == form.username.data))
-        if user is None or not user.active or not user.check_password(form.password.data or ""):
+        password = form.password.data or ""
+        # Hash the password even for an unknown user, so that the response time does not
+        # tell which user names exist.
+        valid = user.check_password(password) if user is not None else _check_dummy(password)
+        if user is None or not user.active or not valid:
             flash("Wrong user name or password.", "error")
             return render_template("auth/login.html", form=form), 401
         login_user(user)

@@ -19,6 +19,7 @@ from typing import Any, TypeVar, cast
 import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
+from sqlalchemy.exc import OperationalError
 
 from .extensions import db
 
@@ -48,6 +49,10 @@ def requires_current_schema(command: F) -> F:
             check_schema(db.engine, MIGRATIONS_DIR)
         except SchemaOutOfDate as error:
             raise click.ClickException(str(error)) from None
+        except OperationalError as error:
+            where = db.engine.url.render_as_string(hide_password=True)
+            reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+            raise click.ClickException(f"cannot reach the database {where}: {reason}") from None
         return command(*args, **kwargs)
 
     return cast(F, wrapped)

@@ -1,7 +1,9 @@
 """Response headers that hold on every page: a strict Content-Security-Policy and friends.
 
 No inline script, no ``eval``, nothing from another origin: an uploaded document that
-slips a script into a page still cannot run it.
+slips a script into a page still cannot run it. The one addition is ``'wasm-unsafe-eval'``,
+which lets the vendored pdf.js compile its WebAssembly image decoders (JBIG2, JPEG 2000,
+colour management); it allows WebAssembly only, not ``eval`` of JavaScript.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from flask import Flask, Response
 CONTENT_SECURITY_POLICY = "; ".join(
     [
         "default-src 'self'",
-        "script-src 'self'",
+        "script-src 'self' 'wasm-unsafe-eval'",
         "style-src 'self'",
         "img-src 'self' data: blob:",
         "font-src 'self' data:",

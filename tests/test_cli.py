@@ -789,6 +789,34 @@ def test_assign_refuses(
 
 
 @pytest.mark.parametrize(
+    "args",
+    [["--coder", "carol"], ["--document", "{first}", "--coder", "carol"]],
+    ids=["rule", "by hand"],
+)
+def test_assign_refuses_a_deactivated_coder(runner: Any, study: list[int], args: list[str]) -> None:
+    user_service.find_user(db.session, "carol").active = False
+    db.session.commit()
+    result = runner.invoke(args=["assign", *(a.format(first=study[0]) for a in args)])
+    assert result.exit_code == 1
+    assert "'carol' is deactivated" in result.output
+    assert count(Assignment) == 0
+
+
+def test_unreachable_database_is_a_clear_error(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens here once the socket closes
+    app = make_app(f"postgresql+psycopg://nobody@127.0.0.1:{port}/none", tmp_path)
+    result = app.test_cli_runner().invoke(args=["users", "list"])
+    assert result.exit_code == 1
+    assert (
+        f"Error: cannot reach the database postgresql+psycopg://nobody@127.0.0.1:{port}/none"
+        in result.output
+    )
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
     ("setup", "message"),
     [
         ("no-coders", "Error: there are no coders to assign documents to"),

@@ -12,12 +12,19 @@ from ..models import Assignment, AssignmentBatch, Codebook, Document, User
 from . import Session
 
 
+def check_assignable(coder: User) -> None:
+    """Refuse people who cannot receive documents: non-coders and deactivated accounts."""
+    if not coder.role.can_be_assigned():
+        raise PlanError(f"'{coder.username}' is not a coder")
+    if not coder.active:
+        raise PlanError(f"'{coder.username}' is deactivated")
+
+
 def assign_by_hand(
     session: Session, document: Document, coder: User, codebook: Codebook, reliability: bool = False
 ) -> Assignment:
     """Give one document to one coder; an existing assignment is returned unchanged."""
-    if not coder.role.can_be_assigned():
-        raise PlanError(f"'{coder.username}' is not a coder")
+    check_assignable(coder)
     existing = session.scalar(
         select(Assignment).where(
             Assignment.document_id == document.id,
@@ -68,8 +75,7 @@ def assign_by_rule(
 ) -> tuple[AssignmentBatch, AssignmentPlan]:
     """Assign every unassigned document, with a reliability overlap, and record the draw."""
     for coder in coders:
-        if not coder.role.can_be_assigned():
-            raise PlanError(f"'{coder.username}' is not a coder")
+        check_assignable(coder)
     documents = unassigned_documents(session, codebook)
     if not documents:
         raise PlanError(f"every document is already assigned for codebook '{codebook.slug}'")
