@@ -17,7 +17,7 @@ $(BIN)/annotator: pyproject.toml
 demo: $(BIN)/annotator
 	$(BIN)/annotator demo
 
-## Install what the tests need, lint, and run every test (SQLite and PostgreSQL)
+## Install what the tests need, lint, and run every test (SQLite, PostgreSQL, browser)
 test: $(BIN)/annotator system-deps lint
 	$(BIN)/pytest -n 2 --dist loadfile
 
@@ -26,7 +26,7 @@ lint: $(BIN)/annotator
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-## Debian packages the tests use (PostgreSQL server); needs root, skipped otherwise
+## Debian packages the tests use (PostgreSQL server, Chromium, a Chinese font); needs root, skipped otherwise
 system-deps:
 	@bash scripts/install-system-deps.sh
 

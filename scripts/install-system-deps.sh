@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Install the Debian packages the test suite needs, if they are missing:
-# PostgreSQL (server binaries initdb/pg_ctl). Runs apt-get only as root.
+# PostgreSQL (server binaries initdb/pg_ctl), Chromium for the browser tests (tests/browser
+# drive /usr/bin/chromium) and a Chinese font so that their screenshots show Chinese glyphs.
+# Runs apt-get only as root.
 set -euo pipefail
 
 missing=()
@@ -8,6 +10,8 @@ have_initdb() {
   command -v initdb >/dev/null 2>&1 || compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null
 }
 have_initdb || missing+=(postgresql)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || missing+=(fonts-wqy-zenhei)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

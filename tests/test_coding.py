@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -136,6 +137,39 @@ def test_page_shows_the_document_text(
     assert PAGE_2_LINE in html
     assert html.index('id="page-1"') < html.index(PAGE_1_LINE) < html.index('id="page-2"')
     assert f'href="/documents/{project.document_ids[SHARED]}/file"' in html
+
+
+def test_pdf_gets_the_viewer_and_keeps_the_extracted_text(
+    client: FlaskClient, alice: AuthActions, project: Project
+) -> None:
+    # The browser side is tested in tests/browser/test_pdf_viewer.py.
+    import annotator
+
+    html = client.get(f"/code/{project.document_ids[SHARED]}").get_data(as_text=True)
+    viewer = re.search(r'<section class="pdf-viewer"[^>]*>', html)
+    assert viewer
+    assert f'data-pdf-url="/documents/{project.document_ids[SHARED]}/file"' in viewer.group()
+    base = re.search(r'data-pdfjs-base="/static/([^"]+)"', viewer.group())
+    assert base
+    assert '<script type="module" src="/static/pdf-viewer.js">' in html
+    assert '<details class="extracted-text">' in html
+    assert html.index('<details class="extracted-text">') < html.index(PAGE_1_LINE)
+    # Every file the viewer loads is vendored, and served as JavaScript where it is a module.
+    static = Path(annotator.__file__).parent / "static"
+    for name in ("build/pdf.min.mjs", "build/pdf.worker.min.mjs", "cmaps/UniGB-UCS2-H.bcmap"):
+        assert (static / base.group(1) / name).is_file(), name
+    module = client.get(f"/static/{base.group(1)}build/pdf.min.mjs")
+    assert module.mimetype == "text/javascript"
+    module.close()
+
+
+def test_html_document_keeps_the_text_view(
+    client: FlaskClient, auth: AuthActions, project: Project
+) -> None:
+    assert auth.login("bob").status_code == 302
+    html = client.get(f"/code/{project.document_ids['report.html']}").get_data(as_text=True)
+    assert "pdf-viewer" not in html
+    assert 'class="document-text"' in html
 
 
 def test_form_has_one_field_per_variable_with_its_definitions(

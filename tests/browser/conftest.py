@@ -1,0 +1,114 @@
+"""Fixtures for browser tests: the app behind a real HTTP server, and headless Chromium.
+
+Browser tests run on SQLite only: they test what the browser does with the pages, which does
+not depend on the database. They need Debian's Chromium at /usr/bin/chromium (installed by
+scripts/install-system-deps.sh); without it they are skipped locally and fail in CI.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from werkzeug.serving import make_server
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parent.parent.parent / "test-artifacts"
+
+
+@pytest.fixture
+def database_url(sqlite_template: Path, tmp_path: Path) -> str:
+    """Replaces the SQLite + PostgreSQL pair of tests/conftest.py: SQLite only."""
+    path = tmp_path / "annotator.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def live_server(app: Flask) -> Iterator[str]:
+    """The app served on 127.0.0.1 on a free port, in a thread; yields the base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Headless Debian Chromium driven by Playwright, one for the session."""
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} is missing (apt-get install chromium)"
+        if os.environ.get("CI"):
+            pytest.fail(message + "; CI must run the browser tests")
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+class PageProblems:
+    """Console errors, uncaught exceptions, CSP violations and dialogs seen by a page."""
+
+    def __init__(self, page: Any) -> None:
+        self.errors: list[str] = []
+        self.dialogs: list[str] = []
+        page.on(
+            "console",
+            lambda message: (
+                self.errors.append(f"console {message.type}: {message.text}")
+                if message.type == "error" or "Content-Security-Policy" in message.text
+                else None
+            ),
+        )
+        page.on("pageerror", lambda error: self.errors.append(f"page error: {error}"))
+
+        def dismiss(dialog: Any) -> None:
+            self.dialogs.append(f"{dialog.type}: {dialog.message}")
+            dialog.dismiss()
+
+        page.on("dialog", dismiss)
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh browser context and page (no cookies shared between tests)."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="en-US")
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def problems(page: Any) -> PageProblems:
+    return PageProblems(page)
+
+
+def log_in(page: Any, base_url: str, username: str, password: str) -> None:
+    """Log in through the login form, as a person would."""
+    page.goto(base_url + "/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("form button[type=submit]")
+    page.wait_for_url(lambda url: "/login" not in url)
