@@ -8,8 +8,17 @@ from functools import wraps
 from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user, login_required, login_url, login_user, logout_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -29,6 +38,24 @@ def load_user(user_id: str) -> User | None:
     """The logged-in user, from the id kept in the session cookie."""
     user = db.session.get(User, int(user_id))
     return user if user is not None and user.active else None
+
+
+def wants_json() -> bool:
+    """A request from a page's script: a ``.json`` route, a JSON body or an XHR header."""
+    return (
+        request.path.endswith(".json")
+        or request.is_json
+        or request.headers.get("X-Requested-With") == "XMLHttpRequest"
+    )
+
+
+@login_manager.unauthorized_handler
+def unauthorized() -> Any:
+    """Anonymous: a script gets 401 JSON (it keeps its data and retries), a person the login page."""
+    if wants_json():
+        return jsonify(error="login required"), 401
+    flash(login_manager.login_message, category=login_manager.login_message_category)
+    return redirect(login_url(login_manager.login_view or "auth.login", next_url=request.url))
 
 
 def admin_required(view: F) -> F:

@@ -14,7 +14,8 @@ from sqlalchemy import select
 
 from .extensions import db
 from .forms import EvidenceForm, choices, fill_form, form_values, label_form_class
-from .models import Assignment, CodebookVersion, Evidence, LabelSet, LabelStatus
+from .models import Assignment, CodebookVersion, Evidence, LabelSet, LabelStatus, Page
+from .quotes import locate
 from .services import labels as label_service
 
 bp = Blueprint("coding", __name__, url_prefix="/code")
@@ -86,9 +87,15 @@ def _render(
     evidence: dict[str, list[Evidence]] = {}
     for item in label_set.evidence if label_set else []:
         evidence.setdefault(item.variable, []).append(item)
+    queue_ids = list(dict.fromkeys(a.document_id for a, _ in _queue()))
+    at = queue_ids.index(assignment.document_id) if assignment.document_id in queue_ids else -1
+    previous_id = queue_ids[at - 1] if at > 0 else None
+    next_id = queue_ids[at + 1] if 0 <= at < len(queue_ids) - 1 else None
     return (
         render_template(
             "coding/code.html",
+            previous_id=previous_id,
+            next_id=next_id,
             assignment=assignment,
             document=assignment.document,
             label_set=label_set,
@@ -248,6 +255,59 @@ def add_evidence(document_id: int) -> Any:
     db.session.commit()
     flash("Evidence added.", "success")
     return redirect(url_for("coding.code", document_id=document_id))
+
+
+def _whole_number(value: Any) -> bool:
+    """A non-negative int, and not a bool (which is an int in Python)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+@bp.post("/<int:document_id>/evidence.json")
+@login_required
+def add_evidence_json(document_id: int) -> Any:
+    """Attach a passage selected in the document pane; JSON in and out, CSRF in a header.
+
+    ``{variable, page, quote, start?}``: with ``start`` (a character offset in the page text)
+    the quote must be there; without it the quote is located on the page, whitespace-tolerant,
+    and the page's own text is stored.
+    """
+    assignment = get_assignment(document_id)
+    payload = request.get_json(silent=True)
+    if not isinstance(payload, dict):
+        return jsonify(error="expected a JSON object"), 400
+    variable, page, quote = payload.get("variable"), payload.get("page"), payload.get("quote")
+    start = payload.get("start")
+    if not isinstance(variable, str) or not isinstance(quote, str):
+        return jsonify(error="'variable' and 'quote' must be text"), 400
+    if not _whole_number(page):
+        return jsonify(error="'page' must be a whole number"), 400
+    if start is not None and not _whole_number(start):
+        return jsonify(error="'start' must be a whole number"), 400
+    assert isinstance(page, int)
+    label_set = _label_set(assignment, create=True)
+    assert label_set is not None
+    if start is None:
+        text = db.session.scalar(
+            select(Page.text).where(Page.document_id == document_id, Page.number == page)
+        )
+        found = locate(text, quote) if text is not None else None
+        if found is not None:
+            start, quote = found
+    try:
+        evidence = label_service.add_evidence(
+            db.session,
+            label_set,
+            current_user,
+            variable=variable,
+            page=page,
+            quote=quote,
+            start=start,
+        )
+    except label_service.LabelError as error:
+        db.session.rollback()
+        return jsonify(error=str(error), errors=error.errors), 422
+    db.session.commit()
+    return jsonify(evidence=evidence.as_dict(), revision=label_set.revision)
 
 
 @bp.post("/<int:document_id>/evidence/<int:evidence_id>/delete")

@@ -93,11 +93,22 @@ ROUTES = [
         "coding.save_json",
         "POST",
         "/code/{shared}/labels.json",
-        LOGIN,
+        401,  # a script's request: 401 JSON, not a redirect to the login page
         200,
         404,
         404,
         data={"values": {"city": "alice's city"}},
+        json=True,
+    ),
+    route(
+        "coding.add_evidence_json",
+        "POST",
+        "/code/{shared}/evidence.json",
+        401,
+        200,
+        404,
+        404,
+        data={"variable": "province", "page": 1, "quote": "福建省公安厅"},
         json=True,
     ),
     # An empty evidence form goes back to the coding page with a message.

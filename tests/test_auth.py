@@ -193,6 +193,7 @@ FORM_POSTS = [
     ("/code/{shared}", "alice"),
     ("/code/{shared}/labels.json", "alice"),
     ("/code/{shared}/evidence", "alice"),
+    ("/code/{shared}/evidence.json", "alice"),
     ("/code/{shared}/evidence/{evidence}/delete", "alice"),
     ("/code/{shared}/reopen", "alice"),
     ("/admin/codebooks", "pi"),

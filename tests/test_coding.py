@@ -14,7 +14,7 @@ from markupsafe import escape
 from annotator.extensions import db
 from annotator.models import CodebookVersion, LabelSet, LabelStatus, Page
 
-from .conftest import AuthActions, Project
+from .conftest import AuthActions, Project, csrf_token
 
 SHARED = "zh_cid_font.pdf"  # alice's first assignment (bob codes it too)
 SECOND = "en_two_pages.pdf"  # alice's second
@@ -499,6 +499,112 @@ def test_bad_evidence_is_refused_with_a_message(
     assert message in flashes[0]
     label_set = alices_label_set(project)
     assert label_set is None or label_set.evidence == []
+
+
+# --- evidence as JSON (the "Attach to…" control) --------------------------------------------
+
+
+def page_text(document_id: int, number: int) -> str:
+    return db.session.scalar(
+        db.select(Page.text).where(Page.document_id == document_id, Page.number == number)
+    )
+
+
+def test_json_evidence_with_start_is_checked_at_that_offset(
+    alice: AuthActions, project: Project
+) -> None:
+    document_id = project.document_ids[SHARED]
+    url = f"/code/{document_id}/evidence.json"
+    start = page_text(document_id, 1).index(PAGE_1_LINE)
+    response = alice.post_json(
+        url, {"variable": "province", "page": 1, "quote": PAGE_1_LINE, "start": start}
+    )
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert body["evidence"]["quote"] == PAGE_1_LINE
+    assert (body["evidence"]["start"], body["evidence"]["end"]) == (
+        start,
+        start + len(PAGE_1_LINE),
+    )
+    assert body["revision"] == alices_label_set(project).revision  # type: ignore[union-attr]
+
+    wrong = alice.post_json(
+        url, {"variable": "province", "page": 1, "quote": PAGE_1_LINE, "start": start + 1}
+    )
+    assert wrong.status_code == 422
+    assert f"not at offset {start + 1}" in wrong.get_json()["error"]
+    assert len(alices_label_set(project).evidence) == 1  # type: ignore[union-attr]
+
+
+def test_json_evidence_from_the_text_layer_is_located_ignoring_whitespace(
+    alice: AuthActions, project: Project
+) -> None:
+    document_id = project.document_ids[SHARED]
+    text = page_text(document_id, 1)
+    # As copied from the pdf.js text layer: spaces inside, the line break elsewhere.
+    copied = " 采购人： 福建省 公安厅 "
+    response = alice.post_json(
+        f"/code/{document_id}/evidence.json",
+        {"variable": "province", "page": 1, "quote": copied},
+    )
+    assert response.status_code == 200, response.get_json()
+    item = response.get_json()["evidence"]
+    assert text[item["start"] : item["end"]] == item["quote"]
+    assert "".join(item["quote"].split()) == PAGE_1_LINE
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "message"),
+    [
+        ({"variable": "province", "page": 1, "quote": "福建省公安局"}, 422, "not on page 1"),
+        ({"variable": "province", "page": 3, "quote": PAGE_1_LINE}, 422, "no page 3"),
+        ({"variable": "nope", "page": 1, "quote": PAGE_1_LINE}, 422, "not a variable"),
+        ({"variable": "province", "page": 1, "quote": "  "}, 422, "empty"),
+        ({"variable": "province", "page": "1", "quote": PAGE_1_LINE}, 400, "'page'"),
+        ({"variable": "province", "page": 1, "quote": PAGE_1_LINE, "start": True}, 400, "'start'"),
+        ({"variable": "province", "page": 1}, 400, "'quote'"),
+        (["not", "an", "object"], 400, "JSON object"),
+    ],
+)
+def test_bad_json_evidence_is_refused(
+    alice: AuthActions, project: Project, payload: Any, status: int, message: str
+) -> None:
+    document_id = project.document_ids[SHARED]
+    response = alice.post_json(f"/code/{document_id}/evidence.json", payload)
+    assert response.status_code == status
+    assert message in response.get_json()["error"]
+    label_set = alices_label_set(project)
+    assert label_set is None or label_set.evidence == []
+
+
+def test_json_routes_answer_401_json_to_anonymous_requests(
+    client: FlaskClient, project: Project
+) -> None:
+    document_id = project.document_ids[SHARED]
+    for url in (f"/code/{document_id}/labels.json", f"/code/{document_id}/evidence.json"):
+        response = client.post(url, json={}, headers={"X-CSRFToken": csrf_token(client)})
+        assert response.status_code == 401
+        assert response.get_json() == {"error": "login required"}
+    # A person opening a page still gets the login page.
+    page = client.get(f"/code/{document_id}")
+    assert page.status_code == 302
+    assert page.headers["Location"].startswith("/login")
+
+
+def test_highlight_data_is_on_the_coding_page(
+    client: FlaskClient, alice: AuthActions, project: Project
+) -> None:
+    document_id = project.document_ids[SHARED]
+    item = alice.post_json(
+        f"/code/{document_id}/evidence.json",
+        {"variable": "province", "page": 1, "quote": PAGE_1_LINE},
+    ).get_json()["evidence"]
+    html = client.get(f"/code/{document_id}").get_data(as_text=True)
+    assert (
+        f'data-evidence-id="{item["id"]}" data-page="1" '
+        f'data-start="{item["start"]}" data-end="{item["end"]}"'
+    ) in html
+    assert "/static/coding.js" in html
 
 
 # --- the JSON endpoint --------------------------------------------------------------------

@@ -1,0 +1,154 @@
+"""Coding a document in a real browser: select a passage, attach it as evidence, save,
+reload, submit; for a PDF (pdf.js text layer) and an HTML report (extracted text)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from ..conftest import PASSWORD, Project
+from .conftest import PageProblems, log_in
+
+pytestmark = pytest.mark.browser
+
+VALUES = {
+    "v_service_type": ["emergency_alarm", "identity_verification"],
+    "v_integration_depth": "deep_data",
+    "v_data_collected": ["real_name", "photo_face"],
+    "v_document_kind": "tender",
+    "v_province": "fujian",
+    "v_admin_level": "provincial",
+    "v_year": "2019",
+}
+
+SELECT_IN_ELEMENT = """([selector, needle]) => {
+    for (const element of document.querySelectorAll(selector)) {
+        const walker = document.createTreeWalker(element, NodeFilter.SHOW_TEXT);
+        for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+            const at = node.data.indexOf(needle);
+            if (at < 0) continue;
+            const range = document.createRange();
+            range.setStart(node, at);
+            range.setEnd(node, at + needle.length);
+            const selection = window.getSelection();
+            selection.removeAllRanges();
+            selection.addRange(range);
+            const box = range.getBoundingClientRect();
+            node.parentElement.dispatchEvent(new MouseEvent("mouseup", {
+                bubbles: true, clientX: box.left, clientY: box.bottom,
+            }));
+            return true;
+        }
+    }
+    return false;
+}"""
+
+
+def fill_values(page: Any) -> None:
+    for name, value in VALUES.items():
+        for one in value if isinstance(value, list) else [value]:
+            options = page.locator(f"#label-form [name={name}][value='{one}']")
+            if options.count():
+                options.check()
+                continue
+            field = page.locator(f"#label-form [name={name}]")
+            if field.evaluate("element => element.tagName") == "SELECT":
+                field.select_option(one)
+            else:
+                field.fill(one)
+
+
+def attach(page: Any, selector: str, needle: str, variable: str) -> None:
+    assert page.evaluate(SELECT_IN_ELEMENT, [selector, needle])
+    page.click(f".attach-menu button[data-variable='{variable}']")
+    expect(page.locator(f"#variable-{variable} ul.evidence li")).to_have_count(1)
+
+
+def test_pdf_selection_becomes_evidence_and_survives_reload(
+    page: Any, problems: PageProblems, live_server: str, project: Project
+) -> None:
+    log_in(page, live_server, "alice", PASSWORD)
+    document_id = project.document_ids["zh_cid_font.pdf"]
+    page.goto(f"{live_server}/code/{document_id}")
+    page.wait_for_selector("[data-pdf-viewer][data-rendered-pages~='1']", state="attached")
+    layer = ".pdf-page[data-page='1'] .textLayer"
+    assert "福建省公安厅" in "".join(page.inner_text(layer).split())
+
+    attach(page, layer + " span", "福建省公安厅", "province")
+    expect(page.locator("#variable-province ul.evidence")).to_contain_text("福建省公安厅")
+    # Drawn at once in the extracted text (which the quote was located in).
+    expect(page.locator(".page[data-page='1'] mark.evidence")).to_have_text("福建省公安厅")
+
+    fill_values(page)
+    page.click("#label-form button[value=save]")
+    page.wait_for_selector(".flash")
+    page.reload()
+    expect(page.locator("#variable-province ul.evidence")).to_contain_text("福建省公安厅")
+    expect(page.locator(".page[data-page='1'] mark.evidence")).to_have_text("福建省公安厅")
+    assert page.locator("#v_year").input_value() == "2019"
+
+    page.click("#label-form button[value=submit]")
+    page.wait_for_selector(".flash")
+    assert page.url == f"{live_server}/code/{project.document_ids['en_two_pages.pdf']}", (
+        page.locator(".flash, .field-error, .has-error").all_inner_texts()
+    )
+    assert problems.errors == []
+    assert problems.dialogs == []
+
+
+def test_html_report_selection_is_highlighted_and_runs_no_script(
+    page: Any, problems: PageProblems, live_server: str, project: Project
+) -> None:
+    log_in(page, live_server, "bob", PASSWORD)
+    page.goto(f"{live_server}/code/{project.document_ids['report.html']}")
+    page.wait_for_selector(".page[data-page='1'] .page-text")
+    # The report's script, inline handlers and document.write never ran.
+    assert page.evaluate("() => typeof window.tracker") == "undefined"
+    assert "injected" not in page.inner_text(".document-pane")
+
+    attach(page, ".page[data-page='1'] .page-text", "微信报警、线索举报", "service_type")
+    mark = page.locator(".page[data-page='1'] mark.evidence")
+    expect(mark).to_have_text("微信报警、线索举报")
+
+    fill_values(page)
+    page.click("#label-form button[value=save]")
+    page.wait_for_selector(".flash")
+    page.reload()
+    expect(mark).to_have_text("微信报警、线索举报")
+    page.click("#variable-service_type .evidence-link")
+    expect(mark).to_have_class("evidence is-target")
+
+    page.click("#label-form button[value=submit]")
+    page.wait_for_url(f"{live_server}/code/{project.document_ids['zh_cid_font.pdf']}")
+    assert page.evaluate("() => typeof window.tracker") == "undefined"
+    assert problems.errors == []
+    assert problems.dialogs == []
+
+
+def test_keyboard_shortcuts(
+    page: Any, problems: PageProblems, live_server: str, project: Project
+) -> None:
+    log_in(page, live_server, "alice", PASSWORD)
+    first, second = (
+        project.document_ids["zh_cid_font.pdf"],
+        project.document_ids["en_two_pages.pdf"],
+    )
+    page.goto(f"{live_server}/code/{first}")
+    page.focus("#label-form [name=v_document_kind] >> nth=0")
+    page.keyboard.press("2")
+    second_option = page.locator("#label-form [name=v_document_kind] >> nth=1")
+    expect(second_option).to_be_checked()
+    page.keyboard.press("Control+s")
+    page.wait_for_selector(".flash")
+    assert page.url == f"{live_server}/code/{first}"
+    expect(second_option).to_be_checked()  # saved, and shown again after the redirect
+
+    page.keyboard.press("Alt+ArrowRight")
+    page.wait_for_url(f"{live_server}/code/{second}")
+    page.keyboard.press("Alt+ArrowLeft")
+    page.wait_for_url(f"{live_server}/code/{first}")
+    page.keyboard.press("Control+Enter")  # required values missing: refused, with messages
+    page.wait_for_selector(".field-error")
+    assert problems.dialogs == []
