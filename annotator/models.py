@@ -8,6 +8,8 @@ never needs a new table.
 from __future__ import annotations
 
 import enum
+import threading
+from collections import OrderedDict
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -168,12 +170,47 @@ class CodebookVersion(db.Model):  # type: ignore[name-defined]
     codebook: Mapped[Codebook] = relationship(back_populates="versions")
 
     def parsed(self) -> CodebookDefinition:
-        """The codebook this version holds, parsed once per loaded row."""
+        """The codebook this version holds, parsed once per process and fingerprint.
+
+        Versions never change, and the fingerprint is the SHA-256 of the codebook's content,
+        so every row with the same fingerprint holds the same codebook (see
+        ``_parsed_definition``).
+        """
         cached = self.__dict__.get("_parsed")
         if cached is None:
-            cached = CodebookDefinition.from_dict(self.definition)
+            cached = _parsed_definition(self.fingerprint, self.definition)
             self.__dict__["_parsed"] = cached
         return cached
+
+
+_PARSED_CACHE_SIZE = 64
+_parsed_cache: OrderedDict[str, CodebookDefinition] = OrderedDict()
+_parsed_cache_lock = threading.Lock()
+
+
+def _parsed_definition(fingerprint: str, definition: dict[str, Any]) -> CodebookDefinition:
+    """A codebook version's definition, parsed and checked once per process (LRU of 64).
+
+    Parsing checks the whole definition like a codebook file, which costs milliseconds;
+    the coding page and every save need it. The parse is cached under the fingerprint only
+    when the parsed codebook has that fingerprint, so a row whose definition was changed
+    behind the application's back is parsed afresh rather than served another's codebook.
+    The codebook objects are frozen, so sharing one between requests and threads is safe.
+    """
+    with _parsed_cache_lock:
+        cached = _parsed_cache.get(fingerprint)
+        if cached is not None:
+            _parsed_cache.move_to_end(fingerprint)
+            return cached
+    parsed = CodebookDefinition.from_dict(definition)
+    if parsed.fingerprint() != fingerprint:
+        return parsed
+    with _parsed_cache_lock:
+        cached = _parsed_cache.setdefault(fingerprint, parsed)
+        _parsed_cache.move_to_end(fingerprint)
+        while len(_parsed_cache) > _PARSED_CACHE_SIZE:
+            _parsed_cache.popitem(last=False)
+    return cached
 
 
 class Document(db.Model):  # type: ignore[name-defined]
