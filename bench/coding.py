@@ -69,32 +69,44 @@ def make_app(database_url: str, data_dir: Path) -> Any:
     return app
 
 
+def assign_pdf(app: Any, pdf: Path) -> tuple[Any, Any, Any]:
+    """Load the study codebook, import ``pdf`` and assign it to a new coder.
+
+    Returns (document, coder, codebook); call inside the app context.
+    """
+    from annotator.extensions import db
+    from annotator.models import Document, Role
+    from annotator.services import assignments, users
+    from annotator.services.codebooks import load_codebook_text
+    from annotator.services.documents import import_files
+
+    codebook = load_codebook_text(
+        db.session, CODEBOOK.read_text(encoding="utf-8"), CODEBOOK.name
+    ).version.codebook
+    report = import_files(
+        db.session,
+        [pdf],
+        data_dir=app.config["DATA_DIR"],
+        max_bytes=app.config["MAX_DOCUMENT_BYTES"],
+    )
+    assert not report.refused, report.summary_lines()
+    document = db.session.get(Document, report.outcomes[0].document_id)
+    assert document is not None
+    coder = users.add_user(db.session, "coder", Role.CODER, PASSWORD)
+    assignments.assign_by_hand(db.session, document, coder, codebook)
+    return document, coder, codebook
+
+
 def seed(app: Any) -> int:
     """Load the codebook, import the PDF, add a coder and assign; return the document id."""
     from sqlalchemy import select
 
     from annotator.extensions import db
-    from annotator.models import Document, Page, Role
-    from annotator.services import assignments, users
+    from annotator.models import Page
     from annotator.services import labels as label_service
-    from annotator.services.codebooks import load_codebook_text
-    from annotator.services.documents import import_files
 
     with app.app_context():
-        codebook = load_codebook_text(
-            db.session, CODEBOOK.read_text(encoding="utf-8"), CODEBOOK.name
-        ).version.codebook
-        report = import_files(
-            db.session,
-            [PDF],
-            data_dir=app.config["DATA_DIR"],
-            max_bytes=app.config["MAX_DOCUMENT_BYTES"],
-        )
-        assert not report.refused, report.summary_lines()
-        document = db.session.get(Document, report.outcomes[0].document_id)
-        assert document is not None
-        coder = users.add_user(db.session, "coder", Role.CODER, PASSWORD)
-        assignments.assign_by_hand(db.session, document, coder, codebook)
+        document, coder, codebook = assign_pdf(app, PDF)
         version = codebook.latest
         assert version is not None
         label_set = label_service.label_set_for(db.session, document, coder, version, create=True)

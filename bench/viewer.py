@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from bench.coding import PASSWORD, make_app  # noqa: E402
+from bench.coding import PASSWORD, assign_pdf, make_app  # noqa: E402
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
 PAGES = 50
@@ -51,27 +51,10 @@ document.addEventListener("pdf-page-rendered", (event) => {
 def seed(app: Any, pdf: Path) -> int:
     """Load the study codebook, import the PDF, add a coder and assign it to them."""
     from annotator.extensions import db
-    from annotator.models import Document, Role
-    from annotator.services import assignments, users
-    from annotator.services.codebooks import load_codebook_text
-    from annotator.services.documents import import_files
-    from bench.coding import CODEBOOK
 
     with app.app_context():
-        codebook = load_codebook_text(
-            db.session, CODEBOOK.read_text(encoding="utf-8"), CODEBOOK.name
-        ).version.codebook
-        report = import_files(
-            db.session,
-            [pdf],
-            data_dir=app.config["DATA_DIR"],
-            max_bytes=app.config["MAX_DOCUMENT_BYTES"],
-        )
-        assert not report.refused, report.summary_lines()
-        document = db.session.get(Document, report.outcomes[0].document_id)
-        assert document is not None and document.page_count == PAGES, document
-        coder = users.add_user(db.session, "coder", Role.CODER, PASSWORD)
-        assignments.assign_by_hand(db.session, document, coder, codebook)
+        document, _, _ = assign_pdf(app, pdf)
+        assert document.page_count == PAGES, document
         db.session.commit()
         return document.id
 
