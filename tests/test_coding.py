@@ -137,6 +137,9 @@ def test_page_shows_the_document_text(
     assert PAGE_2_LINE in html
     assert html.index('id="page-1"') < html.index(PAGE_1_LINE) < html.index('id="page-2"')
     assert f'href="/documents/{project.document_ids[SHARED]}/file"' in html
+    assert f"<title>{SHARED} · annotator</title>" in html
+    assert '<main class="workspace">' in html
+    assert html.count('src="/static/coding.js"') == 1
 
 
 def test_pdf_gets_the_viewer_and_keeps_the_extracted_text(
