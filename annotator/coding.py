@@ -34,15 +34,26 @@ def get_assignment(document_id: int) -> Assignment:
 
 
 def _version_for(assignment: Assignment) -> CodebookVersion:
-    latest = assignment.codebook.latest
+    """The newest version of the assignment's codebook, which new label sets are made under."""
+    latest = db.session.scalar(
+        select(CodebookVersion)
+        .where(CodebookVersion.codebook_id == assignment.codebook_id)
+        .order_by(CodebookVersion.number.desc())
+        .limit(1)
+    )
     if latest is None:
         abort(409, "the codebook of this assignment has no version")
     return latest
 
 
 def _label_set(assignment: Assignment, *, create: bool) -> LabelSet | None:
+    found = label_service.find_label_set(
+        db.session, assignment.document_id, current_user.id, assignment.codebook_id
+    )
+    if found is not None or not create:
+        return found
     return label_service.label_set_for(
-        db.session, assignment.document, current_user, _version_for(assignment), create=create
+        db.session, assignment.document, current_user, _version_for(assignment), create=True
     )
 
 
@@ -214,10 +225,14 @@ def save_json(document_id: int) -> Any:
     except label_service.LabelError as error:
         db.session.rollback()
         return jsonify(error="invalid", errors=error.errors), 422
+    # Read before the commit expires the label set: reading after it costs two queries.
+    saved = {
+        "revision": label_set.revision,
+        "status": label_set.status.value,
+        "values": label_set.values(),
+    }
     db.session.commit()
-    return jsonify(
-        revision=label_set.revision, status=label_set.status.value, values=label_set.values()
-    )
+    return jsonify(saved)
 
 
 @bp.post("/<int:document_id>/evidence")

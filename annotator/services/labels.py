@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import contains_eager, joinedload
 
 from ..codebook import Codebook as CodebookDefinition
 from ..models import (
@@ -63,6 +64,31 @@ def find_assignment(session: Session, document: Document, coder: User) -> Assign
     )
 
 
+def find_label_set(
+    session: Session, document_id: int, coder_id: int, codebook_id: int
+) -> LabelSet | None:
+    """The coder's label set for the document under any version of the codebook, or None.
+
+    Its codebook version and labels come in the same query: saving and showing a label
+    set need both, and lazy loads would cost a round trip each.
+    """
+    return (
+        session.scalars(
+            select(LabelSet)
+            .join(LabelSet.codebook_version)
+            .options(contains_eager(LabelSet.codebook_version), joinedload(LabelSet.labels))
+            .where(
+                LabelSet.document_id == document_id,
+                LabelSet.coder_id == coder_id,
+                CodebookVersion.codebook_id == codebook_id,
+            )
+            .order_by(CodebookVersion.number.desc())
+        )
+        .unique()
+        .first()
+    )
+
+
 def label_set_for(
     session: Session, document: Document, coder: User, version: CodebookVersion, *, create: bool
 ) -> LabelSet | None:
@@ -72,16 +98,7 @@ def label_set_for(
     labels stay tied to the version they were made under. A new one is made under
     ``version`` only when ``create`` is true.
     """
-    existing = session.scalar(
-        select(LabelSet)
-        .join(CodebookVersion, LabelSet.codebook_version_id == CodebookVersion.id)
-        .where(
-            LabelSet.document_id == document.id,
-            LabelSet.coder_id == coder.id,
-            CodebookVersion.codebook_id == version.codebook_id,
-        )
-        .order_by(CodebookVersion.number.desc())
-    )
+    existing = find_label_set(session, document.id, coder.id, version.codebook_id)
     if existing is not None or not create:
         return existing
     label_set = LabelSet(document=document, coder=coder, codebook_version=version)
