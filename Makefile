@@ -5,7 +5,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint system-deps clean
+.PHONY: demo test lint translations system-deps clean
 
 $(BIN)/annotator: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ lint: $(BIN)/annotator
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+## Extract the marked strings, merge them into each language's catalog, compile the catalogs
+translations: $(BIN)/annotator
+	PYBABEL=$(BIN)/pybabel bash scripts/update-translations.sh
 
 ## Debian packages the tests use (PostgreSQL server, Chromium, a Chinese font); needs root, skipped otherwise
 system-deps:

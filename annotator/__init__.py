@@ -9,7 +9,8 @@ from typing import Any
 from flask import Flask
 
 from . import config as configuration
-from .extensions import csrf, db, login_manager, migrate
+from .extensions import babel, csrf, db, login_manager, migrate
+from .locales import DEFAULT_LOCALE, TRANSLATIONS_DIR
 
 # pdf.js is loaded as ES modules (.mjs), which browsers run only when served as JavaScript;
 # Python's own table lacks .mjs before 3.12 and /etc/mime.types is not always there.
@@ -50,6 +51,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     login_manager.login_message_category = "info"
 
     from . import admin, auth, coding, documents, security
+
+    # The catalogs ship inside the package, so the path does not depend on the working folder.
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", TRANSLATIONS_DIR)
+    app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT_LOCALE)
+    babel.init_app(app, locale_selector=auth.select_locale)
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(documents.bp)

@@ -6,11 +6,12 @@ from collections import Counter
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
 
 from .assignment import PlanError, parse_share_or_count
-from .auth import admin_required
+from .auth import ROLE_NAMES, admin_required
 from .codebook import CodebookError
 from .extensions import db
 from .forms import AssignManualForm, AssignRuleForm, CodebookUploadForm, UserForm, choices
@@ -67,7 +68,7 @@ def codebooks() -> Any:
         try:
             result = load_codebook_text(db.session, raw.decode("utf-8"), name, current_user)
         except UnicodeDecodeError:
-            problems = [f"{name}: not UTF-8 text"]
+            problems = [_("%(name)s: not UTF-8 text", name=name)]
         except CodebookError as error:
             problems = [str(problem) for problem in error.problems]
         else:
@@ -98,6 +99,7 @@ def users() -> Any:
                 Role(form.role.data),
                 password,
                 (form.display_name.data or "").strip(),
+                locale=form.locale.data or None,
             )
         except user_service.UserError as error:
             db.session.rollback()
@@ -105,8 +107,17 @@ def users() -> Any:
             status = 422
         else:
             db.session.commit()
-            shown = "" if form.password.data else f" Password (shown once): {password}"
-            flash(f"Added {user.role.value} '{user.username}'.{shown}", "success")
+            role = ROLE_NAMES[user.role]
+            if form.password.data:
+                message = _("Added %(role)s '%(username)s'.", role=role, username=user.username)
+            else:
+                message = _(
+                    "Added %(role)s '%(username)s'. Password (shown once): %(password)s",
+                    role=role,
+                    username=user.username,
+                    password=password,
+                )
+            flash(message, "success")
             return redirect(url_for("admin.users"))
     elif form.is_submitted():
         status = 422
@@ -192,5 +203,12 @@ def assign_manual() -> Any:
         manual.coder.errors = [*manual.coder.errors, str(error)]
         return _render_assignments(rule, manual, 422)
     db.session.commit()
-    flash(f"Assigned document {document.id} to {coder.username}.", "success")
+    flash(
+        _(
+            "Assigned document %(document)s to %(coder)s.",
+            document=document.id,
+            coder=coder.username,
+        ),
+        "success",
+    )
     return redirect(url_for("admin.assignments"))

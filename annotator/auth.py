@@ -12,23 +12,36 @@ from flask import (
     Blueprint,
     abort,
     flash,
+    has_request_context,
     jsonify,
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
+from flask_babel import get_locale, lazy_pgettext
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_url, login_user, logout_user
 from flask_wtf import FlaskForm
+from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired
 
 from .extensions import db, login_manager
-from .models import User
+from .locales import DEFAULT_LOCALE, LOCALES, best_locale, html_lang
+from .models import Role, User
 
 bp = Blueprint("auth", __name__)
+
+# Where a language chosen before logging in is kept.
+SESSION_LOCALE = "locale"
+
+# What a role is called on the pages; views and templates show these, never ``role.value``.
+ROLE_NAMES = {Role.PI: lazy_pgettext("role", "pi"), Role.CODER: lazy_pgettext("role", "coder")}
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -54,7 +67,7 @@ def unauthorized() -> Any:
     """Anonymous: a script gets 401 JSON (it keeps its data and retries), a person the login page."""
     if wants_json():
         return jsonify(error="login required"), 401
-    flash(login_manager.login_message, category=login_manager.login_message_category)
+    flash(_("Please log in to access this page."), category=login_manager.login_message_category)
     return redirect(login_url(login_manager.login_view or "auth.login", next_url=request.url))
 
 
@@ -74,8 +87,8 @@ def admin_required(view: F) -> F:
 class LoginForm(FlaskForm):
     """User name and password."""
 
-    username = StringField("User name", validators=[DataRequired()])
-    password = PasswordField("Password", validators=[DataRequired()])
+    username = StringField(_l("User name"), validators=[DataRequired()])
+    password = PasswordField(_l("Password"), validators=[DataRequired()])
 
 
 _DUMMY_HASH: str | None = None
@@ -115,7 +128,7 @@ def login() -> Any:
         # tell which user names exist.
         valid = user.check_password(password) if user is not None else _check_dummy(password)
         if user is None or not user.active or not valid:
-            flash("Wrong user name or password.", "error")
+            flash(_("Wrong user name or password."), "error")
             return render_template("auth/login.html", form=form), 401
         login_user(user)
         return redirect(_safe_next(request.args.get("next")) or url_for("index"))
@@ -125,7 +138,70 @@ def login() -> Any:
 @bp.post("/logout")
 @login_required
 def logout() -> Any:
-    """Log out (a POST, so that a link on another site cannot do it)."""
+    """Log out (a POST, so that a link on another site cannot do it).
+
+    The whole session goes, CSRF secret included: a page left open from before cannot write
+    with its old token. Only the interface language stays, so the login page keeps it.
+    """
+    locale = session.get(SESSION_LOCALE) or getattr(current_user, "locale", None)
     logout_user()
-    flash("Logged out.", "info")
+    session.clear()
+    if locale:
+        session[SESSION_LOCALE] = locale
+    flash(_("Logged out."), "info")
     return redirect(url_for("auth.login"))
+
+
+# --- the interface language ------------------------------------------------------------
+
+
+def select_locale() -> str:
+    """The language of this request: the person's choice, the session's, the browser's, English."""
+    if not has_request_context():
+        return DEFAULT_LOCALE
+    if current_user.is_authenticated and current_user.locale in LOCALES:
+        return str(current_user.locale)
+    chosen = session.get(SESSION_LOCALE)
+    if chosen in LOCALES:
+        return str(chosen)
+    return best_locale(request.accept_languages) or DEFAULT_LOCALE
+
+
+@bp.app_context_processor
+def language_context() -> dict[str, Any]:
+    """What the language switch and ``<html lang>`` of every page need."""
+    locale = str(get_locale() or DEFAULT_LOCALE)
+    here = None
+    # The switch comes back to the page it was on; a page that answered a POST (a form
+    # with errors) cannot be fetched again, so from there it goes to the start page.
+    if has_request_context() and request.method == "GET":
+        query = request.query_string.decode("utf-8", "replace")
+        here = request.path + ("?" + query if query else "")
+    return {
+        "current_locale": locale,
+        "html_lang": html_lang(locale),
+        "locales": LOCALES,
+        "language_next": here,
+        "role_names": ROLE_NAMES,
+    }
+
+
+@bp.post("/language")
+def set_language() -> Any:
+    """Choose the interface language: kept on the person, and in the session for the login page."""
+    locale = request.form.get("locale", "")
+    if locale not in LOCALES:
+        abort(400, _("There is no interface language '%(locale)s'.", locale=locale))
+    if current_user.is_authenticated:
+        current_user.locale = locale
+        db.session.commit()
+    session[SESSION_LOCALE] = locale
+    return redirect(_safe_next(request.form.get("next")) or url_for("index"))
+
+
+@bp.app_errorhandler(CSRFError)
+def csrf_refused(error: CSRFError) -> Any:
+    """A write without a valid CSRF token: JSON for scripts (they fetch a token and retry)."""
+    if wants_json():
+        return jsonify(error="csrf", message=error.description), 400
+    return error

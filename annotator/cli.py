@@ -22,6 +22,7 @@ from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy.exc import OperationalError
 
 from .extensions import db
+from .locales import LOCALES
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -218,8 +219,15 @@ def users_group() -> None:
 @click.option("--role", type=click.Choice(["pi", "coder"]), required=True)
 @click.option("--name", "display_name", default="", help="Name to show.")
 @click.option("--generate-password", is_flag=True, help="Generate a password and print it.")
+@click.option(
+    "--locale",
+    type=click.Choice(list(LOCALES)),
+    help="Interface language (default: the browser's).",
+)
 @database_command
-def users_add(username: str, role: str, display_name: str, generate_password: bool) -> None:
+def users_add(
+    username: str, role: str, display_name: str, generate_password: bool, locale: str | None
+) -> None:
     """Add a person: prompts for a password, or generates one."""
     from .models import Role
     from .services import users as user_service
@@ -229,7 +237,9 @@ def users_add(username: str, role: str, display_name: str, generate_password: bo
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
-        user = user_service.add_user(db.session, username, Role(role), password, display_name)
+        user = user_service.add_user(
+            db.session, username, Role(role), password, display_name, locale=locale
+        )
     except user_service.UserError as error:
         raise click.ClickException(str(error)) from None
     db.session.commit()

@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import yaml
 from yaml.constructor import SafeConstructor
@@ -29,6 +29,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 __all__ = [
     "Codebook",
     "CodebookError",
+    "Keyword",
     "LocalizedText",
     "Option",
     "Problem",
@@ -167,6 +168,30 @@ class Variable:
             if option.code == code:
                 return option
         return None
+
+    def display_value(self, value: object, lang: str = "en") -> str:
+        """Return a value as a coder reads it: option labels, yes/no, "" for missing.
+
+        A value the variable accepts is shown in its normalised form ("2019" as 2019); any
+        other value is shown as it is, never hidden.
+        """
+        normalized, error = self._normalize(value)
+        if error is None:
+            value = normalized
+        if value is None or value == [] or value == "":
+            return ""
+        if isinstance(value, bool):
+            return (
+                ("是" if value else "否") if lang.startswith("zh") else ("yes" if value else "no")
+            )
+        if isinstance(value, list | tuple):
+            return "; ".join(self.display_value(item, lang) for item in value)
+        option = self.option(value) if self.options else None
+        if option is not None:
+            return option.label.get(lang)
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value))
+        return str(value)
 
     def check_value(self, value: object) -> str | None:
         """Return None if ``value`` is acceptable (None, meaning missing, is), else a message."""
@@ -341,6 +366,16 @@ def _describe_value(value: object) -> str:
     return f"a value of type {type(value).__name__}"
 
 
+class Keyword(NamedTuple):
+    """An option keyword: a word in a document that suggests the option may apply."""
+
+    keyword: str
+    variable: str
+    option: str
+    variable_label: str
+    option_label: str
+
+
 @dataclass(frozen=True)
 class Codebook:
     """A codebook: its title and the variables coded for every document, in order."""
@@ -363,6 +398,22 @@ class Codebook:
         """Return the variables of ``group`` (None: those without a group), in codebook order."""
         return tuple(v for v in self.variables if v.group == group)
 
+    def keywords(self, lang: str = "en") -> list[Keyword]:
+        """Every option keyword with the variable and option it indicates, in codebook order.
+
+        The coding page highlights these in the document. A keyword listed by several options
+        (the same word can indicate a service and an integration depth) comes once per option.
+        """
+        return [
+            Keyword(
+                keyword, variable.id, option.code, variable.label.get(lang), option.label.get(lang)
+            )
+            for variable in self.variables
+            for option in variable.options
+            for keyword in dict.fromkeys(k.strip() for k in option.keywords)
+            if keyword
+        ]
+
     def variable(self, id: str) -> Variable:
         """Return the variable with this id; raise KeyError if there is none."""
         try:
@@ -373,6 +424,27 @@ class Codebook:
     def missing_required(self, values: Mapping[str, object]) -> list[str]:
         """Return the ids of required variables that ``values`` leaves missing, in order."""
         return [v.id for v in self.variables if v.required and _is_blank(values.get(v.id))]
+
+    def differences(
+        self, mine: Mapping[str, object], theirs: Mapping[str, object]
+    ) -> list[Variable]:
+        """Return the variables of ``mine`` whose value differs from ``theirs``, in order.
+
+        Values are compared in their normalised form, so "2019" and 2019 or a reordered list
+        of codes are the same; a value that does not normalise differs from everything.
+        """
+
+        def canonical(variable: Variable, value: object) -> object:
+            normalized, error = variable._normalize(value)
+            return ("invalid", repr(value)) if error is not None else normalized
+
+        return [
+            variable
+            for variable in self.variables
+            if variable.id in mine
+            and canonical(variable, mine[variable.id])
+            != canonical(variable, theirs.get(variable.id))
+        ]
 
     def check_values(self, values: Mapping[str, object]) -> dict[str, str]:
         """Return a message for each invalid value in ``values``, keyed by variable id.

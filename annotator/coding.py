@@ -9,9 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from flask_wtf.csrf import generate_csrf
 from sqlalchemy import select
 
+from .codebook import Codebook as CodebookDefinition
+from .documents import document_html
 from .extensions import db
 from .forms import EvidenceForm, choices, fill_form, form_values, label_form_class
 from .models import Assignment, CodebookVersion, Evidence, LabelSet, LabelStatus, Page
@@ -42,7 +47,7 @@ def _version_for(assignment: Assignment) -> CodebookVersion:
         .limit(1)
     )
     if latest is None:
-        abort(409, "the codebook of this assignment has no version")
+        abort(409, _("the codebook of this assignment has no version"))
     return latest
 
 
@@ -55,6 +60,37 @@ def _label_set(assignment: Assignment, *, create: bool) -> LabelSet | None:
     return label_service.label_set_for(
         db.session, assignment.document, current_user, _version_for(assignment), create=True
     )
+
+
+def codebook_lang() -> str:
+    """The codebook language that goes with the interface: its Chinese texts for Chinese."""
+    locale = get_locale()
+    return "zh" if locale is not None and locale.language == "zh" else "en"
+
+
+def conflict_rows(
+    codebook: CodebookDefinition,
+    mine: dict[str, Any],
+    theirs: dict[str, Any],
+    note: tuple[str | None, str] | None = None,
+) -> list[dict[str, str]]:
+    """What differs between a refused save and the saved label set, a row per variable.
+
+    ``note`` is (the note sent, the saved note) when the note is compared too.
+    """
+    lang = codebook_lang()
+    rows = [
+        {
+            "variable": variable.id,
+            "label": variable.label.get(lang),
+            "mine": variable.display_value(mine.get(variable.id), lang),
+            "theirs": variable.display_value(theirs.get(variable.id), lang),
+        }
+        for variable in codebook.differences(mine, theirs)
+    ]
+    if note is not None and note[0] is not None and note[0].strip() != note[1].strip():
+        rows.append({"variable": "note", "label": _("Note"), "mine": note[0], "theirs": note[1]})
+    return rows
 
 
 def _queue() -> list[tuple[Assignment, LabelSet | None]]:
@@ -84,17 +120,22 @@ def next_uncoded() -> Any:
     for assignment, label_set in _queue():
         if label_set is None or label_set.status is not LabelStatus.SUBMITTED:
             return redirect(url_for("coding.code", document_id=assignment.document_id))
-    flash("Every assigned document is submitted.", "info")
+    flash(_("Every assigned document is submitted."), "info")
     return redirect(url_for("coding.queue"))
 
 
 def _render(
-    assignment: Assignment, label_set: LabelSet | None, form: Any, status: int = 200
+    assignment: Assignment,
+    label_set: LabelSet | None,
+    form: Any,
+    status: int = 200,
+    conflict: list[dict[str, str]] | None = None,
 ) -> Any:
     version = label_set.codebook_version if label_set else _version_for(assignment)
     codebook = version.parsed()
     evidence_form = EvidenceForm(prefix="evidence")
-    evidence_form.variable.choices = choices((v.id, v.label.get("en")) for v in codebook.variables)
+    lang = codebook_lang()
+    evidence_form.variable.choices = choices((v.id, v.label.get(lang)) for v in codebook.variables)
     evidence: dict[str, list[Evidence]] = {}
     for item in label_set.evidence if label_set else []:
         evidence.setdefault(item.variable, []).append(item)
@@ -109,12 +150,16 @@ def _render(
             next_id=next_id,
             assignment=assignment,
             document=assignment.document,
+            document_html=document_html(assignment.document),
             label_set=label_set,
             version=version,
             codebook=codebook,
             form=form,
             evidence=evidence,
             evidence_form=evidence_form,
+            conflict=conflict or [],
+            lang=lang,
+            keywords=[keyword._asdict() for keyword in codebook.keywords(lang)],
         ),
         status,
     )
@@ -128,7 +173,7 @@ def code(document_id: int) -> Any:
     label_set = _label_set(assignment, create=request.method == "POST")
     version = label_set.codebook_version if label_set else _version_for(assignment)
     codebook = version.parsed()
-    form = label_form_class(codebook)()
+    form = label_form_class(codebook, codebook_lang())()
     if request.method == "GET":
         if label_set is not None:
             fill_form(form, codebook, label_set.values())
@@ -141,7 +186,7 @@ def code(document_id: int) -> Any:
     assert label_set is not None
     if not form.validate_on_submit():
         db.session.rollback()
-        flash("Nothing was saved: correct the marked fields.", "error")
+        flash(_("Nothing was saved: correct the marked fields."), "error")
         return _render(assignment, label_set, form, 422)
     submit = request.form.get("action") == "submit"
     try:
@@ -156,12 +201,21 @@ def code(document_id: int) -> Any:
         )
     except label_service.StaleRevision:
         db.session.rollback()
+        saved = stale_label_set(label_set)
+        conflict = conflict_rows(
+            codebook, form_values(form, codebook), saved.values(), (form.note.data, saved.note)
+        )
+        # Saving again now is a deliberate choice, made with the differences in view.
+        form.revision.data = str(saved.revision)
         flash(
-            "Not saved: this document was saved in another window since you opened it. "
-            "Your entries are still in the form; reload to see the other version.",
+            _(
+                "Not saved: this document was saved in another window since you opened it. "
+                "Your entries are still in the form. Save again to keep them, or load the "
+                "saved version."
+            ),
             "error",
         )
-        return _render(assignment, stale_label_set(label_set), form, 409)
+        return _render(assignment, saved, form, 409, conflict)
     except label_service.LabelError as error:
         db.session.rollback()
         for variable_id, message in error.errors.items():
@@ -171,17 +225,17 @@ def code(document_id: int) -> Any:
             else:
                 flash(message, "error")
         flash(
-            "Nothing was saved: correct the marked fields."
+            _("Nothing was saved: correct the marked fields.")
             if not submit
-            else "Not submitted: correct the marked fields.",
+            else _("Not submitted: correct the marked fields."),
             "error",
         )
         return _render(assignment, _label_set(assignment, create=False), form, 422)
     db.session.commit()
     if submit:
-        flash("Submitted.", "success")
+        flash(_("Submitted."), "success")
         return redirect(url_for("coding.next_uncoded"))
-    flash("Saved.", "success")
+    flash(_("Saved."), "success")
     return redirect(url_for("coding.code", document_id=document_id))
 
 
@@ -189,6 +243,15 @@ def stale_label_set(label_set: LabelSet) -> LabelSet:
     """The label set as it is in the database now."""
     db.session.expire_all()
     return db.session.get(LabelSet, label_set.id) or label_set
+
+
+@bp.get("/csrf-token.json")
+@login_required
+def csrf_token_json() -> Any:
+    """A CSRF token for this session: a page kept open across a new login needs a fresh one."""
+    response = jsonify(csrf_token=generate_csrf())
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.post("/<int:document_id>/labels.json")
@@ -219,8 +282,17 @@ def save_json(document_id: int) -> Any:
         )
     except label_service.StaleRevision as stale:
         db.session.rollback()
+        codebook = label_set.codebook_version.parsed()
         return jsonify(
-            error="stale", revision=stale.current_revision, values=stale.current_values
+            error="stale",
+            revision=stale.current_revision,
+            values=stale.current_values,
+            differences=conflict_rows(
+                codebook,
+                payload.get("values", {}),
+                stale.current_values,
+                (note, stale.current_note),
+            ),
         ), 409
     except label_service.LabelError as error:
         db.session.rollback()
@@ -249,8 +321,10 @@ def add_evidence(document_id: int) -> Any:
     if not form.validate_on_submit():
         db.session.rollback()
         flash(
-            "Evidence not added: "
-            + "; ".join(f"{k}: {', '.join(v)}" for k, v in form.errors.items()),
+            _(
+                "Evidence not added: %(problems)s",
+                problems="; ".join(f"{k}: {', '.join(v)}" for k, v in form.errors.items()),
+            ),
             "error",
         )
         return redirect(url_for("coding.code", document_id=document_id))
@@ -265,10 +339,10 @@ def add_evidence(document_id: int) -> Any:
         )
     except label_service.LabelError as error:
         db.session.rollback()
-        flash("Evidence not added: " + str(error), "error")
+        flash(_("Evidence not added: %(problems)s", problems=str(error)), "error")
         return redirect(url_for("coding.code", document_id=document_id))
     db.session.commit()
-    flash("Evidence added.", "success")
+    flash(_("Evidence added."), "success")
     return redirect(url_for("coding.code", document_id=document_id))
 
 
@@ -353,5 +427,5 @@ def reopen(document_id: int) -> Any:
         abort(404)
     label_service.reopen(db.session, label_set, current_user)
     db.session.commit()
-    flash("Reopened: your changes are recorded in the history.", "info")
+    flash(_("Reopened: your changes are recorded in the history."), "info")
     return redirect(url_for("coding.code", document_id=document_id))

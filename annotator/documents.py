@@ -7,15 +7,19 @@ from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, render_template, send_file
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from markupsafe import Markup
 from sqlalchemy import func, select
 from werkzeug.utils import secure_filename
 
 from .auth import admin_required
 from .extensions import db
+from .extraction import DocumentFormat, RefusedFile
 from .forms import DocumentUploadForm
 from .metadata import MetadataError, parse_metadata_csv
 from .models import Assignment, Document, LabelSet
+from .sanitize import stored_document_html
 from .services.documents import ImportReport, import_file, stored_path
 
 bp = Blueprint("documents", __name__, url_prefix="/documents")
@@ -43,6 +47,31 @@ def get_document(document_id: int) -> Document:
     if not assigned:
         abort(404)
     return document
+
+
+def document_html(document: Document) -> Markup | None:
+    """The sanitised rendering of an HTML or Markdown document, or None when there is none.
+
+    None for PDF and plain text, and when the stored original is missing or cannot be
+    decoded: the page then shows the extracted text alone, flagged, rather than failing.
+    """
+    if document.format not in (DocumentFormat.HTML, DocumentFormat.MARKDOWN):
+        return None
+    path = stored_path(current_app.config["DATA_DIR"], document.sha256)
+    # Checked on every page, not only on a cache miss, so that a missing file shows the
+    # same page whether or not this process rendered the document before.
+    if not path.is_file():
+        current_app.logger.warning("document %s: stored file %s is missing", document.id, path)
+        return None
+    try:
+        rendered = stored_document_html(path, document.sha256, document.format)
+    except (OSError, RefusedFile) as error:
+        current_app.logger.warning("document %s cannot be rendered: %s", document.id, error)
+        return None
+    # Safe to mark as HTML: annotator.sanitize keeps only allow-listed tags and attributes
+    # (no script, style, event handler or loading attribute; links only to http, https and
+    # mailto), and escapes all text. This is the one place the rendering becomes Markup.
+    return Markup(rendered)
 
 
 @bp.get("/")
@@ -80,7 +109,13 @@ def upload() -> Any:
                     secure_filename(form.metadata.data.filename) or "metadata.csv",
                 )
             except MetadataError as error:
-                flash("The metadata CSV was not used: " + "; ".join(error.problems), "error")
+                flash(
+                    _(
+                        "The metadata CSV was not used: %(problems)s",
+                        problems="; ".join(error.problems),
+                    ),
+                    "error",
+                )
                 return render_template("documents/upload.html", form=form, report=None), 422
         report = ImportReport()
         with tempfile.TemporaryDirectory() as scratch:
@@ -125,7 +160,11 @@ def show(document_id: int) -> Any:
         select(Assignment).where(Assignment.document_id == document.id).order_by(Assignment.id)
     ).all()
     return render_template(
-        "documents/show.html", document=document, label_sets=label_sets, assignments=assignments
+        "documents/show.html",
+        document=document,
+        document_html=document_html(document),
+        label_sets=label_sets,
+        assignments=assignments,
     )
 
 
@@ -136,7 +175,7 @@ def file(document_id: int) -> Any:
     document = get_document(document_id)
     path = stored_path(current_app.config["DATA_DIR"], document.sha256)
     if not path.is_file():
-        abort(410, "the stored file is missing from the data directory")
+        abort(410, _("the stored file is missing from the data directory"))
     is_pdf = document.format.value == "pdf"
     # The name as imported (Werkzeug quotes it, and encodes a Chinese name as filename*):
     # secure_filename dropped Chinese characters and made "公告.pdf" a download named "pdf".

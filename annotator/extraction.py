@@ -95,7 +95,8 @@ _HTML_BLOCK_TAGS = frozenset(
         "thead", "tr", "ul",
     }
 )  # fmt: skip
-_HTML_DROPPED_CONTENT = frozenset(
+# Shared with annotator.sanitize, so that the rendered page shows the text that was extracted.
+HTML_DROPPED_CONTENT = frozenset(
     {"script", "style", "title", "noscript", "template", "iframe", "object", "svg", "math"}
 )
 _HTML_WHITESPACE = re.compile(r"[ \t\r\n\f]+")
@@ -268,8 +269,7 @@ def extract(
     if document_format is DocumentFormat.PDF:
         texts, title = _pdf_pages(data, max_pages)
     else:
-        source, encoding = _decode(data, final=True)
-        source = _clean_text(source)
+        source, encoding = decode_text(data)
         if document_format is DocumentFormat.HTML:
             texts, title = [_html_text(source)], _html_title(source)
         elif document_format is DocumentFormat.MARKDOWN:
@@ -334,6 +334,15 @@ def _clean_text(text: str) -> str:
 
 
 # --- text encodings ---------------------------------------------------------------------
+
+
+def decode_text(data: bytes) -> tuple[str, str]:
+    """The text of a whole text file, decoded and cleaned as for import, and the encoding used.
+
+    Raises ``RefusedFile`` when no encoding fits or the text holds binary data.
+    """
+    text, encoding = _decode(data, final=True)
+    return _clean_text(text), encoding
 
 
 def _decode(data: bytes, *, final: bool) -> tuple[str, str]:
@@ -487,7 +496,7 @@ def _html_text(source: str) -> str:
         source,
         tags=set(_HTML_BLOCK_TAGS),
         attributes={},
-        clean_content_tags=set(_HTML_DROPPED_CONTENT),
+        clean_content_tags=set(HTML_DROPPED_CONTENT),
         strip_comments=True,
         link_rel=None,
     )

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired, MultipleFileField
 from wtforms import (
@@ -24,6 +25,7 @@ from wtforms.validators import DataRequired, InputRequired, NumberRange, Optiona
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from .codebook import Codebook, Variable, VariableType
+from .locales import LOCALES
 
 FIELD_PREFIX = "v_"
 YES, NO = "yes", "no"
@@ -45,7 +47,7 @@ class LabelFormBase(FlaskForm):
     """Fields every coding form has besides the codebook's variables."""
 
     revision = HiddenField()
-    note = TextAreaField("Note")
+    note = TextAreaField(_l("Note"))
 
 
 def field_name(variable: Variable) -> str:
@@ -64,7 +66,7 @@ def _field_for(variable: Variable, lang: str) -> Field:
             return CheckboxesField(label, choices=options, validators=optional)
         case VariableType.YESNO:
             return RadioField(
-                label, choices=choices([(YES, "Yes"), (NO, "No")]), validators=optional
+                label, choices=choices([(YES, _l("Yes")), (NO, _l("No"))]), validators=optional
             )
         case VariableType.NUMBER:
             # places=None shows the stored number as it is: the default rounds to two
@@ -122,46 +124,53 @@ def fill_form(form: LabelFormBase, codebook: Codebook, values: dict[str, Any]) -
 class EvidenceForm(FlaskForm):
     """A quoted passage to attach to a variable."""
 
-    variable = SelectField("Variable", validators=[DataRequired()])
+    variable = SelectField(_l("Variable"), validators=[DataRequired()])
     # InputRequired, not DataRequired: page 0 is a wrong number, not a missing one.
-    page = IntegerField("Page", validators=[InputRequired(), NumberRange(min=1)])
-    quote = TextAreaField("Quote", validators=[DataRequired()])
+    page = IntegerField(_l("Page"), validators=[InputRequired(), NumberRange(min=1)])
+    quote = TextAreaField(_l("Quote"), validators=[DataRequired()])
 
 
 class CodebookUploadForm(FlaskForm):
     """A codebook file to load."""
 
-    file = FileField("Codebook file (YAML)", validators=[FileRequired()])
+    file = FileField(_l("Codebook file (YAML)"), validators=[FileRequired()])
 
 
 class DocumentUploadForm(FlaskForm):
     """Document files, and optionally their metadata CSV."""
 
     # MultipleFileField: a FileField keeps only the first of the files chosen.
-    files = MultipleFileField("Documents", validators=[FileRequired()])
-    metadata = FileField("Metadata CSV (optional)")
+    files = MultipleFileField(_l("Documents"), validators=[FileRequired()])
+    metadata = FileField(_l("Metadata CSV (optional)"))
 
 
 class UserForm(FlaskForm):
     """A new person."""
 
-    username = StringField("User name", validators=[DataRequired()])
-    display_name = StringField("Display name")
-    role = SelectField("Role", choices=choices([("coder", "Coder"), ("pi", "PI (administrator)")]))
-    password = StringField("Password (leave empty to generate one)")
+    username = StringField(_l("User name"), validators=[DataRequired()])
+    display_name = StringField(_l("Display name"))
+    role = SelectField(
+        _l("Role"), choices=choices([("coder", _l("Coder")), ("pi", _l("PI (administrator)"))])
+    )
+    locale = SelectField(
+        _l("Language"),
+        choices=choices([("", _l("The browser's language")), *LOCALES.items()]),
+        default="",
+    )
+    password = StringField(_l("Password (leave empty to generate one)"))
 
 
 class AssignRuleForm(FlaskForm):
     """The assignment rule: every document to one coder plus a reliability sample."""
 
-    codebook = SelectField("Codebook", validators=[DataRequired()])
-    sample = StringField("Reliability sample (N % or N documents)", default="20%")
+    codebook = SelectField(_l("Codebook"), validators=[DataRequired()])
+    sample = StringField(_l("Reliability sample (N%, or N documents)"), default="20%")
     coders_per_document = IntegerField(
-        "Coders per reliability document", default=2, validators=[NumberRange(min=2)]
+        _l("Coders per reliability document"), default=2, validators=[NumberRange(min=2)]
     )
     # The seed is stored in a 32-bit integer column (drawn seeds are below 2**31).
     seed = IntegerField(
-        "Seed (empty: drawn at random and recorded)",
+        _l("Seed (empty: drawn at random and recorded)"),
         validators=[Optional(), NumberRange(min=0, max=2**31 - 1)],
     )
 
@@ -169,6 +178,6 @@ class AssignRuleForm(FlaskForm):
 class AssignManualForm(FlaskForm):
     """One document to one coder."""
 
-    codebook = SelectField("Codebook", validators=[DataRequired()])
-    document = SelectField("Document", coerce=int)
-    coder = SelectField("Coder", coerce=int)
+    codebook = SelectField(_l("Codebook"), validators=[DataRequired()])
+    document = SelectField(_l("Document"), coerce=int)
+    coder = SelectField(_l("Coder"), coerce=int)

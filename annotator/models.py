@@ -105,6 +105,8 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined]
         )
     )
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The interface language (a key of ``locales.LOCALES``); None follows the browser.
+    locale: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     def set_password(self, password: str) -> None:

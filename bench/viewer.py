@@ -145,7 +145,7 @@ def main() -> None:
             page.goto(base + "/login")
             page.fill("input[name=username]", "coder")
             page.fill("input[name=password]", PASSWORD)
-            page.click("form button[type=submit]")
+            page.click("main form button[type=submit]")
             page.wait_for_url(lambda url: "/login" not in url)
 
             url = f"{base}/code/{document_id}"

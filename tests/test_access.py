@@ -68,6 +68,8 @@ ROUTES = [
         data={"username": "pi", "password": "wrong"},
     ),
     route("auth.logout", "POST", "/logout", LOGIN, "/login", "/login", "/login"),
+    # Anyone may choose the interface language: before logging in it is kept in the session.
+    route("auth.set_language", "POST", "/language", "/", "/", "/", "/", data={"locale": "en"}),
     route("documents.index", "GET", "/documents/", *ADMIN),
     route("documents.upload", "GET", "/documents/upload", *ADMIN),
     # No file chosen: the PI gets the form back with the error.
@@ -89,6 +91,8 @@ ROUTES = [
         404,
         data={"v_city": "alice's city", "action": "save", "revision": "0"},
     ),
+    # A fresh CSRF token for a page kept open across a new login: only for a logged-in person.
+    route("coding.csrf_token_json", "GET", "/code/csrf-token.json", 401, 200, 200, 200),
     route(
         "coding.save_json",
         "POST",

@@ -189,6 +189,7 @@ def test_logout_needs_the_csrf_token(
 FORM_POSTS = [
     ("/login", None),
     ("/logout", "alice"),
+    ("/language", None),
     ("/documents/upload", "pi"),
     ("/code/{shared}", "alice"),
     ("/code/{shared}/labels.json", "alice"),

@@ -287,7 +287,7 @@ def test_database_commands_refuse_an_old_schema(
             assert db.session.execute(text("SELECT name FROM sqlite_master")).all() == []
         else:
             assert (
-                f"is at revision 0000, this version of annotator needs 0001: {UPGRADE_HINT}"
+                f"is at revision 0000, this version of annotator needs 0002: {UPGRADE_HINT}"
                 in result.output
             )
             assert count(User) == count(Codebook) == count(Document) == 0

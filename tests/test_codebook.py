@@ -23,6 +23,7 @@ from annotator import codebook as codebook_module
 from annotator.codebook import (
     Codebook,
     CodebookError,
+    Keyword,
     LocalizedText,
     Option,
     Problem,
@@ -1111,3 +1112,98 @@ def test_the_documented_example_is_a_valid_codebook() -> None:
     assert examples
     for example in examples:
         assert parse_codebook(example, "docs/codebook.md").variables
+
+
+# --- values as coders read them, and what differs between two sets of values -----------------
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "lang", "expected"),
+    [
+        ("document_kind", "tender", "en", "Tender notice"),
+        ("document_kind", "tender", "zh", "招标（采购）公告"),
+        ("service_type", ["public_relations", "crime_reporting"], "en", None),
+        ("service_type", [], "en", ""),
+        ("year", 2019, "en", "2019"),
+        ("year", 2019.0, "en", "2019"),
+        ("procurement_value_cny", 1250000.5, "en", "1250000.5"),
+        ("vendor_is_tencent", True, "en", "yes"),
+        ("vendor_is_tencent", False, "zh", "否"),
+        ("city", "杭州市", "en", "杭州市"),
+        ("city", None, "en", ""),
+        ("document_kind", "not_a_code", "en", "not_a_code"),  # shown as it is, not hidden
+    ],
+)
+def test_display_value(variable: str, value: Any, lang: str, expected: str | None) -> None:
+    codebook = load_codebook(ROOT / "codebook" / "wechat_policing.yaml")
+    v = codebook.variable(variable)
+    if expected is None:  # a list shows each option's label, in the order given
+        expected = "; ".join(v.option(code).label.get(lang) for code in value)  # type: ignore[union-attr]
+    assert v.display_value(value, lang) == expected
+
+
+@pytest.mark.parametrize(
+    ("mine", "theirs", "expected"),
+    [
+        ({}, {"year": 2019}, []),  # only the variables given are compared
+        ({"year": 2019}, {"year": 2019}, []),
+        ({"year": "2019"}, {"year": 2019}, []),  # as normalised
+        ({"year": "2019.0"}, {"year": 2019}, []),
+        ({"year": 2020}, {"year": 2019}, ["year"]),
+        ({"year": None}, {"year": 2019}, ["year"]),
+        ({"year": ""}, {}, []),  # empty is missing
+        (
+            {"service_type": ["crime_reporting", "public_relations"]},
+            {"service_type": ["public_relations", "crime_reporting"]},
+            [],
+        ),
+        (
+            {"service_type": ["public_relations"]},
+            {"service_type": ["public_relations", "crime_reporting"]},
+            ["service_type"],
+        ),
+        ({"vendor_is_tencent": "yes"}, {"vendor_is_tencent": True}, []),
+        ({"vendor_is_tencent": "no"}, {"vendor_is_tencent": True}, ["vendor_is_tencent"]),
+        ({"city": " 杭州市 "}, {"city": "杭州市"}, []),
+        ({"year": "abc"}, {"year": None}, ["year"]),  # an invalid value differs from everything
+        ({"vendor": "x", "year": 1, "city": "y"}, {}, ["city", "year", "vendor"]),  # codebook order
+    ],
+)
+def test_differences(mine: dict[str, Any], theirs: dict[str, Any], expected: list[str]) -> None:
+    codebook = load_codebook(ROOT / "codebook" / "wechat_policing.yaml")
+    assert [v.id for v in codebook.differences(mine, theirs)] == expected
+
+
+def test_keywords_name_their_variable_and_option_in_codebook_order() -> None:
+    codebook = parse_codebook(
+        textwrap.dedent(
+            """\
+            id: demo
+            title: Demo
+            variables:
+              - id: service
+                label: {en: Service, zh: 服务}
+                type: multiple
+                options:
+                  - {code: alarm, label: {en: Alarm, zh: 报警}, keywords: [微信报警, " 110 ", 110]}
+                  - {code: other, label: Other}
+                  - {code: verify, label: {en: Verification, zh: 认证}, keywords: [刷脸]}
+              - id: data
+                label: Data
+                type: multiple
+                options:
+                  - {code: face, label: Face, keywords: [刷脸]}
+              - id: year
+                label: Year
+                type: number
+            """
+        )
+    )
+    assert codebook.keywords() == [
+        ("微信报警", "service", "alarm", "Service", "Alarm"),
+        ("110", "service", "alarm", "Service", "Alarm"),
+        ("刷脸", "service", "verify", "Service", "Verification"),
+        ("刷脸", "data", "face", "Data", "Face"),
+    ]
+    assert codebook.keywords("zh")[0] == Keyword("微信报警", "service", "alarm", "服务", "报警")
+    assert codebook.keywords()[0]._asdict()["option_label"] == "Alarm"

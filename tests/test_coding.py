@@ -166,13 +166,74 @@ def test_pdf_gets_the_viewer_and_keeps_the_extracted_text(
     module.close()
 
 
-def test_html_document_keeps_the_text_view(
+def document_pane(html: str) -> str:
+    """The document side of the coding page (a document may hold an <article> of its own)."""
+    return html[
+        html.index('<article class="document-pane">') : html.index('<aside class="form-pane">')
+    ]
+
+
+def test_html_document_is_shown_sanitised_and_keeps_the_text_view(
     client: FlaskClient, auth: AuthActions, project: Project
 ) -> None:
+    """report.html, with its script, handler, comment and remote links, shown as safe HTML."""
     assert auth.login("bob").status_code == 302
     html = client.get(f"/code/{project.document_ids['report.html']}").get_data(as_text=True)
     assert "pdf-viewer" not in html
-    assert 'class="document-text"' in html
+    pane = document_pane(html)
+    start = '<div class="document-html" data-role="document-html" lang="" data-page="1">'
+    assert start in pane
+    shown = pane[pane.index(start) : pane.index('<details class="extracted-text">')]
+    folded = pane[pane.index('<details class="extracted-text">') :]
+    assert "<h1>某市公安局“微信警务”平台正式上线</h1>" in shown
+    assert "<b>“微信警务”</b>平台已开通" in shown
+    assert "<ul><li>微信报警</li><li>实名认证</li></ul>" in shown
+    for absent in ("SCRIPT-CONTENT", "ONERROR", "COMMENT-MUST", "NOSCRIPT", "font-family"):
+        assert absent not in html
+    assert "<script" not in pane
+    assert not re.search(r"\son[a-z]+\s*=", pane)
+    # (?<![\w-]): the page's own data-action attributes load nothing.
+    assert not re.search(r"""(?<![\w-])(src|srcset|action|poster|background)\s*=""", pane)
+    assert not re.search(r"""href="(?!/documents/)""", pane)  # only the link to the original
+    # The extracted text, which evidence is checked against, is still on the page.
+    assert 'class="document-text"' in folded
+    assert "据介绍，平台上线三个月，共受理群众举报线索1200余条，&lt;不含重复&gt;。" in folded
+
+
+def test_markdown_document_renders_its_headings(
+    client: FlaskClient, auth: AuthActions, project: Project
+) -> None:
+    from annotator.models import Codebook, Document, User
+    from annotator.services.assignments import assign_by_hand
+
+    document = db.session.get(Document, project.document_ids["notes.md"])
+    carol = db.session.get(User, project.users["carol"])
+    assign_by_hand(db.session, document, carol, db.session.get(Codebook, project.codebook_id))
+    db.session.commit()
+    assert auth.login("carol").status_code == 302
+    pane = document_pane(client.get(f"/code/{document.id}").get_data(as_text=True))
+    shown = pane[pane.index('data-role="document-html"') : pane.index('class="extracted-text"')]
+    assert "<h1>编码说明：微信警务研究</h1>" in shown
+    assert "<h2>Second-level heading</h2>" in shown
+    assert "<li>服务类型：可多选</li>" in shown
+    assert "# 编码说明：微信警务研究" in pane[pane.index('class="extracted-text"') :]
+
+
+def test_html_document_without_its_stored_file_still_shows_its_text(
+    app: Any, client: FlaskClient, auth: AuthActions, project: Project
+) -> None:
+    from annotator.models import Document
+
+    document = db.session.get(Document, project.document_ids["report.html"])
+    (Path(app.config["DATA_DIR"]) / document.storage_name).unlink()
+    assert auth.login("bob").status_code == 302
+    response = client.get(f"/code/{document.id}")
+    assert response.status_code == 200
+    pane = document_pane(response.get_data(as_text=True))
+    assert 'data-role="document-html"' not in pane
+    assert '<p class="flag">The original file cannot be shown' in pane
+    assert 'class="document-text"' in pane
+    assert "据介绍，平台上线三个月" in pane
 
 
 def test_form_has_one_field_per_variable_with_its_definitions(
@@ -432,6 +493,38 @@ def test_stale_revision_from_a_second_tab_is_409_and_keeps_its_entries(
     assert label_set.values()["city"] == "first tab"
     assert label_set.values().get("integration_depth") is None
     assert label_set.revision == 1
+    # What differs is listed, variable by variable, in the codebook's words.
+    assert conflict_rows(response.get_data(as_text=True)) == [
+        ["Integration depth", "Symbolic or public-relations use", ""],
+        ["City", "second tab", "first tab"],
+        ["Note", "typed in the second tab", ""],
+    ]
+    # Saving again is now a choice made with the differences in view, and it goes through.
+    assert page.value("revision") == ["1"]
+    again = alice.post(f"/code/{document_id}", {**page.fields, "action": "save"})
+    assert again.status_code == 302
+    label_set = alices_label_set(project)
+    assert label_set is not None
+    assert label_set.values()["city"] == "second tab"
+    assert label_set.revision == 2
+
+
+def test_page_without_a_conflict_hides_the_conflict_panel(
+    client: FlaskClient, alice: AuthActions, project: Project
+) -> None:
+    html = client.get(f"/code/{project.document_ids[SHARED]}").get_data(as_text=True)
+    assert re.search(r'<section class="conflict" data-role="conflict" role="alert" hidden>', html)
+    assert conflict_rows(html) == []
+
+
+def conflict_rows(html: str) -> list[list[str]]:
+    """The rows of the conflict panel: variable, yours, saved."""
+    body = re.search(r'<tbody data-role="conflict-rows">(.*?)</tbody>', html, re.S)
+    assert body
+    return [
+        [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td>(.*?)</td>", row, re.S)]
+        for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body.group(1), re.S)
+    ]
 
 
 # --- evidence -----------------------------------------------------------------------------
@@ -594,6 +687,37 @@ def test_json_routes_answer_401_json_to_anonymous_requests(
     assert page.headers["Location"].startswith("/login")
 
 
+def test_json_write_with_a_stale_csrf_token_gets_json_and_a_fresh_token_works(
+    client: FlaskClient, auth: AuthActions, project: Project
+) -> None:
+    """A page kept open across a new login holds the old session's token: it asks for one."""
+    document_id = project.document_ids[SHARED]
+    url = f"/code/{document_id}/labels.json"
+    assert client.get("/code/csrf-token.json").status_code == 401
+    assert auth.login("alice").status_code == 302
+    old_token = csrf_token(client)
+    auth.logout()
+    assert auth.login("alice").status_code == 302  # a new session: the old token is void
+    refused = client.post(
+        url, json={"values": {"city": "福州"}}, headers={"X-CSRFToken": old_token}
+    )
+    assert refused.status_code == 400
+    assert refused.get_json()["error"] == "csrf"
+    missing = client.post(url, json={"values": {"city": "福州"}})
+    assert missing.status_code == 400
+    assert missing.get_json()["error"] == "csrf"
+    fresh = client.get("/code/csrf-token.json")
+    assert fresh.headers["Cache-Control"] == "no-store"
+    token = fresh.get_json()["csrf_token"]
+    saved = client.post(url, json={"values": {"city": "福州"}}, headers={"X-CSRFToken": token})
+    assert saved.status_code == 200
+    assert alices_label_set(project).values() == {"city": "福州"}  # type: ignore[union-attr]
+    # A form post without a token still gets the HTML error page.
+    form = client.post(f"/code/{document_id}", data={"v_city": "x"})
+    assert form.status_code == 400
+    assert form.mimetype == "text/html"
+
+
 def test_highlight_data_is_on_the_coding_page(
     client: FlaskClient, alice: AuthActions, project: Project
 ) -> None:
@@ -625,12 +749,24 @@ def test_json_save_stale_and_invalid(alice: AuthActions, project: Project) -> No
         "values": {"city": "福州", "service_type": ["emergency_alarm"]},
     }
 
-    stale = alice.post_json(url, {"values": {"city": "厦门"}, "revision": 0})
+    stale = alice.post_json(
+        url,
+        {
+            "values": {"city": "厦门", "service_type": ["emergency_alarm"], "year": "2019"},
+            "note": "mine",
+            "revision": 0,
+        },
+    )
     assert stale.status_code == 409
     assert stale.get_json() == {
         "error": "stale",
         "revision": 1,
         "values": {"city": "福州", "service_type": ["emergency_alarm"]},
+        "differences": [
+            {"variable": "city", "label": "City", "mine": "厦门", "theirs": "福州"},
+            {"variable": "year", "label": "Year", "mine": "2019", "theirs": ""},
+            {"variable": "note", "label": "Note", "mine": "mine", "theirs": ""},
+        ],
     }
 
     invalid = alice.post_json(
@@ -711,3 +847,38 @@ def test_next_goes_to_the_first_unsubmitted(
     response = client.get("/code/next")
     assert response.headers["Location"] == "/code/"
     assert "Every assigned document is submitted." in client.get("/code/").get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("locale", "primary", "secondary", "option"),
+    [
+        (None, "Service type", "服务类型", "Tender notice"),
+        ("zh_Hans", "服务类型", "Service type", "招标（采购）公告"),
+    ],
+)
+def test_codebook_texts_follow_the_interface_language(
+    client: FlaskClient,
+    alice: AuthActions,
+    project: Project,
+    locale: str | None,
+    primary: str,
+    secondary: str,
+    option: str,
+) -> None:
+    from annotator.models import User
+
+    user = db.session.get(User, project.users["alice"])
+    assert user is not None
+    user.locale = locale
+    db.session.commit()
+    html = client.get(f"/code/{project.document_ids[SHARED]}").get_data(as_text=True)
+    head = re.search(
+        r'<div class="variable-head">\s*<label[^>]*for="v_service_type"[^>]*>(.*?)</label>'
+        r'\s*<span class="other-language"[^>]*>(.*?)</span>',
+        html,
+        re.S,
+    )
+    assert head, "no label for service_type"
+    assert head.group(1).startswith(primary)
+    assert head.group(2) == secondary
+    assert f"> {option}</label>" in html or f">{option}</label>" in html

@@ -20,7 +20,7 @@ from annotator.demo import CODERS, CORPUS_DIR, METADATA_CSV, PI, SEED, build_dem
 from annotator.extensions import db
 from annotator.models import Assignment, AssignmentBatch, Codebook, Document, Role, User
 
-from .conftest import AuthActions
+from .conftest import AuthActions, RequestPerContextClient
 from .test_cli import free_port, serve_until_ready
 
 pytestmark = pytest.mark.slow
@@ -96,6 +96,9 @@ def test_build_demo(tmp_path: Path) -> None:
         ) == 2 * len(overlap)
 
         # Log in with the passwords the demo printed.
+        # One app context per request, as in a server: logging out clears the session, and
+        # a shared flask.g would keep serving the cleared session's CSRF token.
+        app.test_client_class = RequestPerContextClient
         client = app.test_client()
         auth = AuthActions(client)
         coder = CODERS[0]

@@ -90,6 +90,23 @@ def test_document_page_shows_text_and_assignments(
     assert client.get("/documents/999999").status_code == 404
 
 
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [
+        ("report.html", "<h1>某市公安局“微信警务”平台正式上线</h1>"),
+        ("notes.md", "<h2>Second-level heading</h2>"),
+    ],
+)
+def test_document_page_shows_html_and_markdown_sanitised(
+    client: FlaskClient, pi: AuthActions, project: Project, name: str, shown: str
+) -> None:
+    html = client.get(f"/documents/{project.document_ids[name]}").get_data(as_text=True)
+    rendering = html.index('<div class="document-html" data-role="document-html"')
+    assert rendering < html.index(shown) < html.index('<details class="extracted-text">')
+    assert "SCRIPT-CONTENT-MUST-NOT-APPEAR" not in html
+    assert "ONERROR-MUST-NOT-APPEAR" not in html
+
+
 # --- uploading ----------------------------------------------------------------------------
 
 

@@ -45,6 +45,7 @@ class StaleRevision(LabelError):
         )
         self.current_revision = label_set.revision
         self.current_values = label_set.values()
+        self.current_note = label_set.note
 
 
 @dataclass(frozen=True)

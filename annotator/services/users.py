@@ -7,6 +7,7 @@ import secrets
 
 from sqlalchemy import select
 
+from ..locales import LOCALES
 from ..models import Role, User
 from . import Session
 
@@ -25,18 +26,32 @@ def generate_password() -> str:
 
 
 def add_user(
-    session: Session, username: str, role: Role, password: str, display_name: str = ""
+    session: Session,
+    username: str,
+    role: Role,
+    password: str,
+    display_name: str = "",
+    *,
+    locale: str | None = None,
 ) -> User:
-    """Add a person; the user name must be new and the password long enough."""
+    """Add a person; the user name must be new and the password long enough.
+
+    ``locale`` is the interface language (a key of ``locales.LOCALES``); None follows the
+    browser.
+    """
     if not USERNAME.match(username):
         raise UserError(
             f"'{username}' is not a valid user name: use 2 to 80 letters, digits, '.', '_', '-' or '@'"
         )
     if len(password) < MIN_PASSWORD_LENGTH:
         raise UserError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+    if locale is not None and locale not in LOCALES:
+        raise UserError(
+            f"there is no interface language '{locale}': use one of {', '.join(LOCALES)}"
+        )
     if session.scalar(select(User).where(User.username == username)) is not None:
         raise UserError(f"a user named '{username}' already exists")
-    user = User(username=username, role=role, display_name=display_name)
+    user = User(username=username, role=role, display_name=display_name, locale=locale)
     user.set_password(password)
     session.add(user)
     session.flush()

@@ -54,7 +54,7 @@ class PdfViewer {
       const element = document.createElement("div");
       element.className = "pdf-page";
       element.dataset.page = String(number);
-      element.setAttribute("aria-label", `Page ${number}`);
+      element.setAttribute("aria-label", this.root.dataset.pageLabel.replace("{number}", number));
       this.pagesElement.append(element);
       this.pages.push({ number, element, state: "empty", size: null });
     }
@@ -199,7 +199,7 @@ async function start(root) {
     root.classList.add("has-failed");
     const status = root.querySelector("[data-role=status]");
     if (status) {
-      status.textContent = `The PDF could not be shown (${error?.message || error}). The extracted text is below.`;
+      status.textContent = root.dataset.failedMessage.replace("{error}", error?.message || error);
     }
     throw error;
   }

@@ -110,5 +110,41 @@ def log_in(page: Any, base_url: str, username: str, password: str) -> None:
     page.goto(base_url + "/login")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", password)
-    page.click("form button[type=submit]")
+    page.click("main form button[type=submit]")
     page.wait_for_url(lambda url: "/login" not in url)
+
+
+# Select `needle` in the text of the first element matching `selector` (across text nodes:
+# highlights split the text) and release the mouse there, as a coder's selection does.
+SELECT_PASSAGE = """([selector, needle]) => {
+    for (const element of document.querySelectorAll(selector)) {
+        const walker = document.createTreeWalker(element, NodeFilter.SHOW_TEXT);
+        const nodes = [];
+        let text = "";
+        for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+            nodes.push([node, text.length]);
+            text += node.data;
+        }
+        const at = text.indexOf(needle);
+        if (at < 0) continue;
+        const place = (offset, end) => {
+            for (const [node, start] of nodes) {
+                if (end ? offset <= start + node.data.length : offset < start + node.data.length) {
+                    return [node, offset - start];
+                }
+            }
+        };
+        const range = document.createRange();
+        range.setStart(...place(at, false));
+        range.setEnd(...place(at + needle.length, true));
+        const selection = window.getSelection();
+        selection.removeAllRanges();
+        selection.addRange(range);
+        const box = range.getBoundingClientRect();
+        range.endContainer.parentElement.dispatchEvent(new MouseEvent("mouseup", {
+            bubbles: true, clientX: box.left, clientY: box.bottom,
+        }));
+        return true;
+    }
+    return false;
+}"""

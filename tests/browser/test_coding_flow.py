@@ -1,5 +1,5 @@
 """Coding a document in a real browser: select a passage, attach it as evidence, save,
-reload, submit; for a PDF (pdf.js text layer) and an HTML report (extracted text)."""
+reload, submit; for a PDF (pdf.js text layer) and an HTML report (its sanitised rendering)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from ..conftest import PASSWORD, Project
-from .conftest import PageProblems, log_in
+from .conftest import SELECT_PASSAGE, PageProblems, log_in
 
 pytestmark = pytest.mark.browser
 
@@ -22,28 +22,6 @@ VALUES = {
     "v_admin_level": "provincial",
     "v_year": "2019",
 }
-
-SELECT_IN_ELEMENT = """([selector, needle]) => {
-    for (const element of document.querySelectorAll(selector)) {
-        const walker = document.createTreeWalker(element, NodeFilter.SHOW_TEXT);
-        for (let node = walker.nextNode(); node; node = walker.nextNode()) {
-            const at = node.data.indexOf(needle);
-            if (at < 0) continue;
-            const range = document.createRange();
-            range.setStart(node, at);
-            range.setEnd(node, at + needle.length);
-            const selection = window.getSelection();
-            selection.removeAllRanges();
-            selection.addRange(range);
-            const box = range.getBoundingClientRect();
-            node.parentElement.dispatchEvent(new MouseEvent("mouseup", {
-                bubbles: true, clientX: box.left, clientY: box.bottom,
-            }));
-            return true;
-        }
-    }
-    return false;
-}"""
 
 
 def fill_values(page: Any) -> None:
@@ -61,7 +39,7 @@ def fill_values(page: Any) -> None:
 
 
 def attach(page: Any, selector: str, needle: str, variable: str) -> None:
-    assert page.evaluate(SELECT_IN_ELEMENT, [selector, needle])
+    assert page.evaluate(SELECT_PASSAGE, [selector, needle])
     page.click(f".attach-menu button[data-variable='{variable}']")
     expect(page.locator(f"#variable-{variable} ul.evidence li")).to_have_count(1)
 
@@ -103,22 +81,27 @@ def test_html_report_selection_is_highlighted_and_runs_no_script(
 ) -> None:
     log_in(page, live_server, "bob", PASSWORD)
     page.goto(f"{live_server}/code/{project.document_ids['report.html']}")
-    page.wait_for_selector(".page[data-page='1'] .page-text")
+    page.wait_for_selector(".document-html")
     # The report's script, inline handlers and document.write never ran.
     assert page.evaluate("() => typeof window.tracker") == "undefined"
     assert "injected" not in page.inner_text(".document-pane")
 
-    attach(page, ".page[data-page='1'] .page-text", "微信报警、线索举报", "service_type")
-    mark = page.locator(".page[data-page='1'] mark.evidence")
-    expect(mark).to_have_text("微信报警、线索举报")
+    # Selected in the sanitised rendering, highlighted there and in the extracted text.
+    attach(page, ".document-html", "微信报警、线索举报", "service_type")
+    # A quote is marked piece by piece where keyword highlights split its text.
+    mark = page.locator(".document-html mark.evidence")
+    expect(mark.first).to_be_attached()
+    assert "".join(mark.all_text_contents()) == "微信报警、线索举报"
+    expect(page.locator(".page[data-page='1'] mark.evidence")).to_have_text("微信报警、线索举报")
 
     fill_values(page)
     page.click("#label-form button[value=save]")
     page.wait_for_selector(".flash")
     page.reload()
-    expect(mark).to_have_text("微信报警、线索举报")
+    expect(mark.first).to_be_attached()
+    assert "".join(mark.all_text_contents()) == "微信报警、线索举报"
     page.click("#variable-service_type .evidence-link")
-    expect(mark).to_have_class("evidence is-target")
+    expect(page.locator(".document-html mark.evidence.is-target")).to_have_count(mark.count())
 
     page.click("#label-form button[value=submit]")
     page.wait_for_url(f"{live_server}/code/{project.document_ids['zh_cid_font.pdf']}")

@@ -62,7 +62,7 @@ def test_chinese_pdf_with_cid_font_is_drawn_with_selectable_text(
     assert non_white_share(page, 1) > 0.001
 
     ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "coding-page-en.png"))
+    page.screenshot(path=str(ARTIFACTS / "pdf-viewer-cid-font.png"))
 
     # The extracted text, which evidence is checked against, is still on the page.
     page.click("details.extracted-text > summary")

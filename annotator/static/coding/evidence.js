@@ -1,7 +1,31 @@
 // Evidence: select a passage in the document pane, attach it to a variable, and draw each
-// evidence quote as a highlight in the document.
+// evidence quote as a highlight wherever the page is shown: in the extracted text by its
+// offsets, and in the pdf.js text layer (each time a page is drawn) or the HTML rendering by
+// matching the quote; a click on an evidence item goes to its highlight.
 
-import { codePoints, highlight } from "./text.js";
+import {
+  codePoints,
+  correspondingMatch,
+  documentKind,
+  drawnTextLayers,
+  findAll,
+  foldNeedle,
+  foldString,
+  foldedText,
+  highlight,
+  htmlView,
+  indexText,
+  markMatches,
+  nearestMatch,
+  occurrence,
+  onPageDrawn,
+  pageTextElement,
+  reveal,
+  revealInPdf,
+  showPdfPage,
+  textLayer,
+  unitsFor,
+} from "./text.js";
 
 let root = null;
 
@@ -38,11 +62,38 @@ function currentSelection() {
     const page = Number(pageText.closest(".page").dataset.page);
     return { page, quote: text.trim(), start };
   }
-  const pdfPage = anchor?.closest(".pdf-page[data-page]");
-  if (pdfPage && anchor.closest(".textLayer, .pdf-page")) {
-    return { page: Number(pdfPage.dataset.page), quote: text.trim() };
-  }
+  const layer = anchor?.closest(".pdf-page[data-page] .textLayer");
+  if (layer) return locateSelection(Number(layer.closest(".pdf-page").dataset.page), layer, range, text);
+  const html = anchor?.closest(".document-html[data-page]");
+  if (html) return locateSelection(Number(html.dataset.page), html, range, text);
   return null;
+}
+
+// A passage selected in a view other than the page text (a text layer, the HTML rendering):
+// the same occurrence in the page text, as {page, quote, start} with the page's own text as
+// the quote, so that a quote found twice on a page is stored where the coder selected it.
+// Without a match there, {page, quote}: the server then looks for it itself.
+function locateSelection(page, view, range, text) {
+  const quote = text.trim();
+  const needle = foldNeedle(quote);
+  const pageText = pageTextElement(page);
+  if (!needle || !pageText) return { page, quote };
+  const before = document.createRange();
+  before.setStart(view, 0);
+  before.setEnd(range.startContainer, range.startOffset);
+  const viewFolded = foldString(view.textContent);
+  const viewMatches = findAll(viewFolded, needle);
+  const selected = nearestMatch(viewMatches, foldNeedle(before.toString()).length);
+  if (!selected) return { page, quote };
+  const folded = foldedText(pageText);
+  const wanted = occurrence(viewMatches, viewFolded.text.length, selected);
+  const match = correspondingMatch(findAll(folded, needle), folded.text.length, wanted);
+  if (!match) return { page, quote };
+  const content = pageText.textContent;
+  const from = folded.from[match[0]];
+  const own = content.slice(from, folded.to[match[1] - 1]);
+  if (own !== own.trim()) return { page, quote };
+  return { page, quote: own, start: codePoints(content.slice(0, from)) };
 }
 
 let menu = null;
@@ -84,6 +135,7 @@ function addToList(item) {
   link.textContent = `p. ${item.page}: “${item.quote}”`;
   entry.append(link);
   list.append(entry);
+  return entry;
 }
 
 async function attach(variable, chosen) {
@@ -109,8 +161,9 @@ async function attach(variable, chosen) {
   // Attaching changed the label set: the form saves against the new revision.
   const revision = document.querySelector("#label-form input[name=revision]");
   if (revision) revision.value = String(body.revision);
-  addToList(item);
+  const entry = addToList(item);
   highlight(item.page, item.start, item.end, item.id);
+  if (entry) drawInViews(entry);
   window.getSelection()?.removeAllRanges();
   showMessage("Evidence added.", false);
 }
@@ -137,34 +190,134 @@ function openMenu(chosen, x, y) {
   document.body.append(menu);
 }
 
-function scrollToEvidence(entry) {
+// --- highlights in the text layer and the HTML rendering ------------------------------------
+
+let target = null; // the evidence the coder last went to: .is-target, also when drawn again
+let scrollPending = null; // the evidence to scroll to once its PDF page is drawn
+
+function entries() {
+  return [...document.querySelectorAll("ul.evidence li[data-evidence-id]")];
+}
+
+function markSelector(id) {
+  return `mark.evidence[data-evidence-id="${CSS.escape(String(id))}"]`;
+}
+
+// The quote as stored: the page text between the item's offsets (the link shows it too).
+function quoteOf(entry) {
+  const pageText = pageTextElement(entry.dataset.page);
+  const start = Number(entry.dataset.start);
+  const end = Number(entry.dataset.end);
+  if (pageText && end > start) {
+    const content = pageText.textContent;
+    return content.slice(unitsFor(content, start), unitsFor(content, end));
+  }
+  const shown = /“([\s\S]*)”$/.exec(entry.querySelector(".evidence-link")?.textContent.trim() || "");
+  return shown ? shown[1] : "";
+}
+
+const occurrences = new WeakMap();
+
+// Which occurrence of its quote in the page text the item is: {rank, count, ratio}.
+function storedOccurrence(entry, needle) {
+  let known = occurrences.get(entry);
+  if (known) return known;
+  const pageText = pageTextElement(entry.dataset.page);
+  if (!pageText) return { rank: 0, count: 1, ratio: 0 };
+  const folded = foldedText(pageText);
+  const unit = unitsFor(pageText.textContent, Number(entry.dataset.start));
+  let position = folded.from.findIndex((from) => from >= unit);
+  if (position < 0) position = folded.text.length;
+  const matches = findAll(folded, needle);
+  const match = nearestMatch(matches, position);
+  known = match
+    ? occurrence(matches, folded.text.length, match)
+    : { rank: -1, count: 0, ratio: folded.text.length ? position / folded.text.length : 0 };
+  occurrences.set(entry, known);
+  return known;
+}
+
+// Highlight an item's quote in a view of its page (a text layer, the HTML rendering): the
+// occurrence that corresponds to the stored one when the quote is there more than once.
+function drawIn(view, entry) {
+  const id = entry.dataset.evidenceId;
+  const drawn = view.querySelectorAll(markSelector(id));
+  if (drawn.length > 0) return [...drawn];
+  const needle = foldNeedle(quoteOf(entry));
+  if (!needle) return [];
+  const index = indexText(view);
+  const match = correspondingMatch(
+    findAll(index, needle),
+    index.text.length,
+    storedOccurrence(entry, needle),
+  );
+  if (!match) return [];
+  const [marks] = markMatches(index, [match], "evidence");
+  for (const mark of marks) {
+    mark.dataset.evidenceId = id;
+    mark.classList.toggle("is-target", id === target);
+  }
+  return marks;
+}
+
+function drawInViews(entry) {
+  const page = Number(entry.dataset.page);
+  for (const view of [textLayer(page), htmlView(page)]) {
+    if (view) drawIn(view, entry);
+  }
+}
+
+function drawOnPage(page, layer) {
+  for (const entry of entries()) {
+    if (Number(entry.dataset.page) !== page) continue;
+    const marks = drawIn(layer, entry);
+    if (scrollPending === entry.dataset.evidenceId && marks.length > 0) {
+      scrollPending = null;
+      revealInPdf(marks[0]);
+    }
+  }
+}
+
+function goToEvidence(entry) {
   const id = entry.dataset.evidenceId;
   const page = Number(entry.dataset.page);
-  const input = document.querySelector("[data-pdf-viewer] [data-role=page-number]");
-  if (input) {
-    input.value = String(page);
-    input.dispatchEvent(new Event("change"));
-    return;
-  }
-  const mark = document.querySelector(`mark.evidence[data-evidence-id="${id}"]`);
-  const target = mark || document.getElementById(`page-${page}`);
+  target = id;
   for (const other of document.querySelectorAll("mark.evidence.is-target")) {
     other.classList.remove("is-target");
   }
-  mark?.classList.add("is-target");
-  target?.scrollIntoView({ block: "center" });
+  for (const mark of document.querySelectorAll(markSelector(id))) mark.classList.add("is-target");
+  const kind = documentKind();
+  if (kind === "pdf") {
+    const layer = textLayer(page);
+    const mark = layer?.querySelector(markSelector(id));
+    if (mark) {
+      revealInPdf(mark);
+      return;
+    }
+    // Not drawn yet: the viewer goes to the page, and the highlight is scrolled to once it is.
+    scrollPending = layer ? null : id;
+    showPdfPage(page);
+    return;
+  }
+  const view = kind === "html" ? htmlView(page) : pageTextElement(page);
+  const destination =
+    view?.querySelector(markSelector(id)) || view || document.getElementById(`page-${page}`);
+  if (destination) reveal(destination);
 }
 
 export function setUpEvidence(element) {
   root = element;
-  for (const entry of document.querySelectorAll("ul.evidence li[data-evidence-id]")) {
+  for (const entry of entries()) {
     highlight(
       Number(entry.dataset.page),
       Number(entry.dataset.start),
       Number(entry.dataset.end),
       entry.dataset.evidenceId,
     );
+    drawInViews(entry);
   }
+  onPageDrawn(drawOnPage);
+  for (const [page, layer] of drawnTextLayers()) drawOnPage(page, layer);
   const pane = root.querySelector(".document-pane");
   if (!("submitted" in root.dataset)) {
     pane?.addEventListener("mouseup", (event) => {
@@ -185,7 +338,7 @@ export function setUpEvidence(element) {
     const link = event.target.closest(".evidence-link");
     if (!link) return;
     event.preventDefault();
-    scrollToEvidence(link.closest("li"));
+    goToEvidence(link.closest("li"));
   });
 }
 
