@@ -164,8 +164,11 @@ class CodebookVersion(db.Model):  # type: ignore[name-defined]
     number: Mapped[int] = mapped_column(Integer)
     fingerprint: Mapped[str] = mapped_column(String(64))
     source_name: Mapped[str] = mapped_column(String(300))
-    source_text: Mapped[str] = mapped_column(Text)
-    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Deferred: a save or a page load needs only the fingerprint (the parsed codebook is
+    # cached under it), and decoding the definition's JSON on every query cost a save more
+    # than all its SQL.
+    source_text: Mapped[str] = mapped_column(Text, deferred=True)
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON, deferred=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
 

@@ -202,7 +202,7 @@ def profile(label: str, work: Callable[[], object]) -> None:
     work()
     profiler.disable()
     print(f"\n--- profile: {label} ---")
-    pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
+    pstats.Stats(profiler).sort_stats(os.environ.get("BENCH_SORT", "cumulative")).print_stats(25)
 
 
 def main() -> None:

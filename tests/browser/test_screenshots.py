@@ -32,8 +32,20 @@ def localized_page(browser: Any, browser_language: str) -> Iterator[Any]:
 
 # What the page says in each language: the buttons, and the codebook's own label.
 EXPECTED = {
-    "en-US": {"lang": "en", "save": "Save", "submit": "Submit", "variable": "Service type"},
-    "zh-CN": {"lang": "zh-Hans", "save": "保存", "submit": "提交", "variable": "服务类型"},
+    "en-US": {
+        "lang": "en",
+        "save": "Save",
+        "submit": "Submit",
+        "variable": "Service type",
+        "in_progress": "in progress",
+    },
+    "zh-CN": {
+        "lang": "zh-Hans",
+        "save": "保存",
+        "submit": "提交",
+        "variable": "服务类型",
+        "in_progress": "进行中",
+    },
 }
 
 
@@ -57,6 +69,7 @@ def test_coding_page_screenshot(
     page.check("#label-form [name=v_integration_depth][value=deep_data]")
     page.fill("#v_city", "福州市")
     expect(page.locator("[data-role=save-state]")).to_have_attribute("data-kind", "ok")
+    expect(page.locator("[data-role=status]")).to_have_text(expected["in_progress"])
     page.locator(".form-pane").evaluate("pane => pane.scrollTo(0, 0)")
     ARTIFACTS.mkdir(exist_ok=True)
     name = "coding-page-en.png" if browser_language == "en-US" else "coding-page-zh.png"

@@ -235,6 +235,8 @@ export class Autosave {
     this.state = "idle";
     this.attempt = 0;
     this.revisionInput.value = String(answer.revision);
+    const status = this.root.querySelector("[data-role=status]");
+    if (status && answer.status === "in_progress") status.textContent = this.messages.inProgress;
     if (same(sent, this.read())) this.removeDraft();
     else this.writeDraft(); // typed on while saving: the draft now starts from the new revision
     const time = new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
