@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -183,7 +184,8 @@ class CodebookVersion(db.Model):  # type: ignore[name-defined]
         """
         cached = self.__dict__.get("_parsed")
         if cached is None:
-            cached = _parsed_definition(self.fingerprint, self.definition)
+            # The definition is a deferred column: read (one query) only on a cache miss.
+            cached = _parsed_definition(self.fingerprint, lambda: self.definition)
             self.__dict__["_parsed"] = cached
         return cached
 
@@ -193,7 +195,9 @@ _parsed_cache: OrderedDict[str, CodebookDefinition] = OrderedDict()
 _parsed_cache_lock = threading.Lock()
 
 
-def _parsed_definition(fingerprint: str, definition: dict[str, Any]) -> CodebookDefinition:
+def _parsed_definition(
+    fingerprint: str, definition: Callable[[], dict[str, Any]]
+) -> CodebookDefinition:
     """A codebook version's definition, parsed and checked once per process (LRU of 64).
 
     Parsing checks the whole definition like a codebook file, which costs milliseconds;
@@ -207,7 +211,7 @@ def _parsed_definition(fingerprint: str, definition: dict[str, Any]) -> Codebook
         if cached is not None:
             _parsed_cache.move_to_end(fingerprint)
             return cached
-    parsed = CodebookDefinition.from_dict(definition)
+    parsed = CodebookDefinition.from_dict(definition())
     if parsed.fingerprint() != fingerprint:
         return parsed
     with _parsed_cache_lock:

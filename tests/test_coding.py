@@ -430,7 +430,7 @@ def test_submit_complete_goes_to_the_next_uncoded_document(
     assert label_set.submitted_at is not None
     assert label_set.values()["year"] == 2019
     html = client.get(f"/code/{document_id}").get_data(as_text=True)
-    assert "Status: <strong>submitted</strong>" in html
+    assert 'Status: <strong data-role="status">submitted</strong>' in html
     assert LabelPage(html).disabled
     assert f'action="/code/{document_id}/reopen"' in html
 

@@ -36,7 +36,10 @@ def test_parsed_codebook_is_cached_per_fingerprint(app: Flask) -> None:
     db.session.expunge_all()
     again = db.session.get(CodebookVersion, first_id)
     assert again is not None and again is not first
+    # ... without reading the definition: a deferred column, loaded only on a cache miss.
+    assert "definition" not in again.__dict__
     assert again.parsed() is parsed
+    assert "definition" not in again.__dict__
     assert parsed.fingerprint() == again.fingerprint
 
     # Different content, a different codebook.
@@ -51,9 +54,9 @@ def test_definition_that_does_not_match_its_fingerprint_is_not_cached(app: Flask
     version = load_codebook_text(db.session, CODEBOOK, "cached.yaml").version
     db.session.commit()
     wrong = "0" * 64
-    first = models._parsed_definition(wrong, version.definition)
+    first = models._parsed_definition(wrong, lambda: version.definition)
     assert first.fingerprint() == version.fingerprint
-    assert models._parsed_definition(wrong, version.definition) is not first
+    assert models._parsed_definition(wrong, lambda: version.definition) is not first
     assert wrong not in models._parsed_cache
 
 

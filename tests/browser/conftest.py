@@ -148,3 +148,12 @@ SELECT_PASSAGE = """([selector, needle]) => {
     }
     return false;
 }"""
+
+
+def attach(page: Any, selector: str, needle: str, variable: str) -> None:
+    """Select ``needle`` in the document and attach it to ``variable`` from the menu."""
+    from playwright.sync_api import expect
+
+    assert page.evaluate(SELECT_PASSAGE, [selector, needle])
+    page.click(f".attach-menu button[data-variable='{variable}']")
+    expect(page.locator(f"#variable-{variable} ul.evidence li")).to_have_count(1)

@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from ..conftest import PASSWORD, Project
-from .conftest import SELECT_PASSAGE, PageProblems, log_in
+from .conftest import PageProblems, attach, log_in
 
 pytestmark = pytest.mark.browser
 
@@ -36,12 +36,6 @@ def fill_values(page: Any) -> None:
                 field.select_option(one)
             else:
                 field.fill(one)
-
-
-def attach(page: Any, selector: str, needle: str, variable: str) -> None:
-    assert page.evaluate(SELECT_PASSAGE, [selector, needle])
-    page.click(f".attach-menu button[data-variable='{variable}']")
-    expect(page.locator(f"#variable-{variable} ul.evidence li")).to_have_count(1)
 
 
 def test_pdf_selection_becomes_evidence_and_survives_reload(

@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from ..conftest import PASSWORD, Project
 from ..fixtures.make_fixtures import CID_FONT_PAGES
-from .conftest import SELECT_PASSAGE, PageProblems, log_in
+from .conftest import PageProblems, attach, log_in
 
 pytestmark = pytest.mark.browser
 
@@ -47,12 +47,6 @@ def find(page: Any, query: str) -> None:
     wait_for_find(page)
     page.fill("#find-query", query)
     page.press("#find-query", "Enter")
-
-
-def attach(page: Any, selector: str, needle: str, variable: str) -> None:
-    assert page.evaluate(SELECT_PASSAGE, [selector, needle])
-    page.click(f".attach-menu button[data-variable='{variable}']")
-    expect(page.locator(f"#variable-{variable} ul.evidence li")).to_have_count(1)
 
 
 def test_chinese_find_counts_the_whole_pdf_and_marks_the_text_layer(
