@@ -14,6 +14,11 @@ pairable value pairs as in Hayes & Krippendorff (2007): pairs are drawn with the
 coincidence-matrix weights and the expected disagreement stays fixed.
 
 Undefined statistics are None with a reason in ``undefined_reason``, never 0, 1 or an exception.
+
+``variable_reliability`` (and ``reliability`` for a codebook variable) gives every coefficient
+from the ratings mappings. ``alpha_from_matrix(matrix, level="nominal", domain=None)`` gives
+alpha alone from a coders × units float array with nan for missing values, the input of
+``krippendorff.alpha(reliability_data=...)``, for callers that already hold such an array.
 This module imports no Flask.
 """
 
@@ -23,6 +28,8 @@ import dataclasses
 import math
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain, compress, repeat
+from operator import is_not
 from typing import Any
 
 import krippendorff
@@ -35,6 +42,7 @@ __all__ = [
     "LEVELS",
     "MINIMUMS",
     "VariableReliability",
+    "alpha_from_matrix",
     "masi_distance",
     "reliability",
     "variable_reliability",
@@ -54,7 +62,15 @@ NO_VARIATION = "no variation"
 # Above this many cells (units × values²) alpha is computed here rather than by the package.
 _PACKAGE_CELLS = 2_000_000
 
-Ratings = Mapping[Hashable, Mapping[Hashable, object]]
+# alpha_from_matrix indexes whole-number values spanning fewer than this through a table.
+_LOOKUP_SIZE = 65_536
+# At most this many candidate codes take the comparison path of alpha_from_matrix.
+_FEW_CODES = 16
+# Cohen's kappa handles coder pairs in chunks of at most this many pairs × units.
+_PAIR_CELLS = 4_000_000
+
+# Keys are any hashable unit and coder names; Any because Mapping is invariant in its key type.
+Ratings = Mapping[Any, Mapping[Any, object]]
 FloatArray = npt.NDArray[np.float64]
 
 
@@ -129,7 +145,8 @@ def reliability(
     if variable.type.takes_options:
         domain = variable.codes
     elif variable.type is VariableType.YESNO:
-        domain = (False, True)
+        # Stored yes/no labels enter the ratings as "no"/"yes", as they do from a CSV file.
+        domain = ("no", "yes")
     return variable_reliability(
         variable.id, ratings, variable.level, domain, samples=samples, seed=seed
     )
@@ -168,11 +185,96 @@ def variable_reliability(
         chosen = np.array([code in chosen for chosen in sets] + [False], dtype=bool)
         # Index -1 (missing) picks the extra last entry; np.where puts the -1 back.
         matrix = np.where(data.matrix >= 0, chosen[data.matrix].astype(np.int64), -1)
-        option = _Data(matrix, data.coders, [False, True])
+        option = _Data(
+            matrix,
+            data.coders,
+            [False, True],
+            [code in single for single in data.singles],  # type: ignore[operator]
+        )
         options.append(
             _reliability(f"{variable}={code}", option, n_coders_seen, "nominal", samples, rng)
         )
     return dataclasses.replace(result, options=tuple(options))
+
+
+def alpha_from_matrix(
+    matrix: npt.ArrayLike, level: str = "nominal", domain: Sequence[float] | None = None
+) -> float | None:
+    """Return Krippendorff's alpha of a coders × units array of numbers, nan for missing.
+
+    The input ``krippendorff.alpha(reliability_data=...)`` takes, for callers that hold their
+    data as an array: no per-value Python work, so it suits large data sets and repeated
+    calls. Alpha is computed from the coincidence matrix (Krippendorff 2011) rather than by
+    the package; it is the alpha of ``variable_reliability`` on the same data up to rounding
+    in the last digits, and None where that is None. Levels: nominal, ordinal, interval and
+    ratio, with codes or measurements as numbers. ``domain`` is the ordered value domain;
+    without it the values met are used in ascending order (for ordinal data, the ranks).
+    """
+    if level not in LEVELS or level == "masi":
+        raise ValueError(
+            f"alpha_from_matrix takes nominal, ordinal, interval or ratio, not {level!r}"
+        )
+    data = np.asarray(matrix, dtype=np.float64)
+    if data.ndim != 2:
+        raise ValueError(f"expected a coders × units array, got {data.ndim} dimension(s)")
+    counted = _few_code_counts(data, domain)
+    if counted is not None:
+        # Values × units here (the transpose of the general path's layout): every sum then
+        # runs along contiguous rows.
+        by_value, candidates = counted
+        m_u = by_value.sum(axis=0, dtype=np.int64)
+        pairable = m_u >= 2
+        if not pairable.any():
+            return None
+        if not pairable.all():
+            by_value, m_u = by_value[:, pairable], m_u[pairable]
+        weighted = by_value / (m_u - 1)
+        o = by_value.astype(np.float64) @ weighted.T
+        o[np.diag_indices(len(candidates))] -= weighted.sum(axis=1)
+        alpha, _, _ = _alpha(
+            level, candidates.tolist(), by_value.T, o, int(m_u.sum()), by_package=False
+        )
+        return alpha
+    present = ~np.isnan(data)
+    pairable = np.count_nonzero(present, axis=0) >= 2
+    if not pairable.all():
+        data, present = data[:, pairable], present[:, pairable]
+    n_units = data.shape[1]
+    if n_units == 0:
+        return None
+    # Row-major order on both sides: each observed value with its unit.
+    observed = data[present]
+    columns = np.broadcast_to(np.arange(n_units), data.shape)[present]
+    if not np.isfinite(observed).all():
+        raise ValueError("expected finite numbers or nan (missing)")
+    values: FloatArray
+    if domain is None:
+        values = np.unique(observed)
+        low, high = (values[0], values[-1]) if len(values) else (0.0, 0.0)
+        if high - low < _LOOKUP_SIZE and np.array_equal(values, np.round(values)):
+            # Whole numbers in a short range, as codes usually are: a table look-up.
+            table = np.zeros(int(high - low) + 1, dtype=np.int64)
+            table[(values - low).astype(np.intp)] = np.arange(len(values))
+            codes = table[(observed - low).astype(np.intp)]
+        else:
+            codes = np.searchsorted(values, observed)
+    else:
+        values = np.asarray(domain, dtype=np.float64)
+        order = np.argsort(values, kind="stable")
+        ordered = values[order]
+        at = np.minimum(np.searchsorted(ordered, observed), len(ordered) - 1)
+        unknown = ordered[at] != observed
+        if unknown.any():
+            raise ValueError(f"value {float(observed[unknown][0])!r} is not in the value domain")
+        codes = order[at]
+    n_values = len(values)
+    counts = np.bincount(columns * n_values + codes, minlength=n_units * n_values).reshape(
+        n_units, n_values
+    )
+    m_u = counts.sum(axis=1)
+    o = _coincidence_matrix(counts, m_u)
+    alpha, _, _ = _alpha(level, values.tolist(), counts, o, int(m_u.sum()), by_package=False)
+    return alpha
 
 
 def _observed_codes(sets: Iterable[frozenset[object]]) -> list[object]:
@@ -203,46 +305,125 @@ class _Data:
     matrix: npt.NDArray[np.int64]
     coders: list[str]
     values: list[object]
+    # The normalised values of the units coded once: they enter only Gwet's category shares.
+    singles: list[object] = field(default_factory=list)
 
 
 def _encode(ratings: Ratings, level: str, domain: Sequence[object] | None) -> tuple[_Data, int]:
     """Keep the pairable units, index their values and return the data and the coder count."""
-    coders_seen: set[Hashable] = set()
-    units: list[dict[Hashable, object]] = []
-    for by_coder in ratings.values():
-        present = {coder: value for coder, value in by_coder.items() if value is not None}
-        coders_seen.update(present)
-        if len(present) >= 2:
-            units.append(present)
+    # Flatten every (unit, coder, value) once, then work on arrays: per-value Python work is
+    # limited to C-level list building, and each distinct raw value is normalised only once.
+    by_unit = list(ratings.values())
+    sizes = np.fromiter(map(len, by_unit), dtype=np.int64, count=len(by_unit))
+    all_coders = list(chain.from_iterable(by_unit))
+    all_values = list(chain.from_iterable(by_coder.values() for by_coder in by_unit))
+    present = np.fromiter(map(is_not, all_values, repeat(None)), dtype=bool, count=len(all_values))
+    unit_of = np.repeat(np.arange(len(by_unit)), sizes)
+    coders_seen = len(set(compress(all_coders, present.tolist())))
+    # Only units with at least two values are pairable; nothing else is looked at.
+    per_unit = np.bincount(unit_of[present], minlength=len(by_unit))
+    pairable = per_unit >= 2
+    kept = np.flatnonzero(present & pairable[unit_of])
+    column = (np.cumsum(pairable) - 1)[unit_of[kept]]
+    kept_list = kept.tolist()
+    kept_coders = [all_coders[i] for i in kept_list]
+    kept_values = [all_values[i] for i in kept_list]
+
     # Units and coders are put in a canonical order so results never depend on input order.
-    coders = sorted({coder for unit in units for coder in unit}, key=_coder_key)
+    coders = sorted(_added_in_order(dict.fromkeys(kept_coders)), key=_coder_key)
+    row = {coder: i for i, coder in enumerate(coders)}
     normalise = _normaliser(level)
+    given: dict[object, int] | None = None
     if domain is not None and level != "masi":
         values = [normalise(value) for value in domain]
-    else:
-        values = sorted(
-            {normalise(value) for unit in units for value in unit.values()}, key=_value_order(level)
-        )
+        given = {value: i for i, value in enumerate(values)}
+    # Each distinct value gets a provisional index in the order it is first met; ``found``
+    # keeps the first of equal normalised values, as a set built in that order would.
+    found: dict[object, int] = {}
+    codes = _value_codes(kept_values, level, normalise, given, found)
+    if given is None:
+        values = sorted(_added_in_order(found), key=_value_order(level))
     if domain is not None and level == "masi":
         unknown = set().union(*values) - set(domain)
         if unknown:
             raise ValueError(
                 f"codes {sorted(unknown, key=_sort_key)!r} are not in the value domain"
             )
-    index = {value: i for i, value in enumerate(values)}
-    row = {coder: i for i, coder in enumerate(coders)}
-    matrix = np.full((len(coders), len(units)), -1, dtype=np.int64)
-    for column, unit in enumerate(units):
-        for coder, value in unit.items():
-            normalised = normalise(value)
-            try:
-                matrix[row[coder], column] = index[normalised]
-            except KeyError:
-                raise ValueError(f"value {value!r} is not in the value domain") from None
+    if given is None:
+        index = {value: i for i, value in enumerate(values)}
+        final = np.array([index[value] for value in found], dtype=np.int64)
+        codes = final[codes]
+    matrix = np.full((len(coders), int(pairable.sum())), -1, dtype=np.int64)
+    coder_rows = np.fromiter(map(row.__getitem__, kept_coders), np.int64, len(kept_coders))
+    matrix[coder_rows, column] = codes
     # Sort the units by their columns' content so that unit order cannot matter.
-    if units:
-        matrix = matrix[:, np.lexsort(matrix[::-1])]
-    return _Data(matrix, [_coder_key(coder) for coder in coders], values), len(coders_seen)
+    if matrix.shape[1]:
+        # A compact copy sorts faster and in the same order.
+        matrix = matrix[:, np.lexsort(matrix[::-1].astype(_index_dtype(len(values))))]
+    once = np.flatnonzero(present & (per_unit == 1)[unit_of]).tolist()
+    singles = [normalise(all_values[i]) for i in once]
+    if given is not None:
+        for raw, single in zip((all_values[i] for i in once), singles, strict=True):
+            if single not in given:
+                raise ValueError(f"value {raw!r} is not in the value domain")
+    return _Data(matrix, [_coder_key(coder) for coder in coders], values, singles), coders_seen
+
+
+def _added_in_order(items: Iterable[Hashable]) -> set[Hashable]:
+    """Return a set built by adding ``items`` one by one.
+
+    Its iteration order, which breaks ties when sorting, is then that of a set built from the
+    data element by element (``set(items)`` may size its table differently).
+    """
+    result: set[Hashable] = set()
+    for item in items:
+        result.add(item)
+    return result
+
+
+def _value_codes(
+    raw: list[object],
+    level: str,
+    normalise: Any,
+    given: dict[object, int] | None,
+    found: dict[object, int],
+) -> npt.NDArray[np.int64]:
+    """Return an index for each raw value: into ``given`` or else a provisional one in ``found``.
+
+    Raises the error of the first value (in order) that does not normalise or is not given.
+    """
+
+    def code(value: object) -> int:
+        normalised = normalise(value)
+        if given is None:
+            return found.setdefault(normalised, len(found))
+        try:
+            return given[normalised]
+        except KeyError:
+            raise ValueError(f"value {value!r} is not in the value domain") from None
+
+    keys = raw
+    if level == "masi":
+        # Lists of codes are the usual multiple-choice value: key them by their tuple, which
+        # normalises to the same set.
+        keys = [tuple(value) if type(value) is list else value for value in raw]
+    try:
+        distinct = dict.fromkeys(keys)
+    except TypeError:
+        # An unhashable raw value: normalise every value in turn.
+        return np.fromiter(map(code, raw), dtype=np.int64, count=len(raw))
+    # Keys compare equal only when their normalised values do; the first of each is kept.
+    memo = {key: code(key) for key in distinct}
+    return np.fromiter(map(memo.__getitem__, keys), dtype=np.int64, count=len(keys))
+
+
+def _index_dtype(n_values: int) -> type[np.signedinteger[Any]]:
+    """Return the smallest integer type that holds the value indices and -1."""
+    if n_values <= np.iinfo(np.int8).max:
+        return np.int8
+    if n_values <= np.iinfo(np.int16).max:
+        return np.int16
+    return np.int64
 
 
 def _normaliser(level: str) -> Any:
@@ -284,9 +465,10 @@ def _reliability(
     n_units = matrix.shape[1]
     present = matrix >= 0
     # counts[u, v]: how many coders gave value v to unit u.
-    counts = np.zeros((n_units, n_values), dtype=np.int64)
     units = np.broadcast_to(np.arange(n_units), matrix.shape)
-    np.add.at(counts, (units[present], matrix[present]), 1)
+    counts = np.bincount(
+        units[present] * n_values + matrix[present], minlength=n_units * n_values
+    ).reshape(n_units, n_values)
     m_u = counts.sum(axis=1)
     n_pairable = int(m_u.sum())
     result = {
@@ -310,39 +492,16 @@ def _reliability(
         )
         return VariableReliability(**result)
 
-    # Coincidence matrix: o[c, k] = sum over units of n_uc (n_uk - [c = k]) / (m_u - 1).
-    weighted = counts / (m_u - 1)[:, np.newaxis]
-    o = counts.T.astype(np.float64) @ weighted
-    o[np.diag_indices(n_values)] -= weighted.sum(axis=0)
-    n_v = o.sum(axis=0)
+    o = _coincidence_matrix(counts, m_u)
     result["percent_agreement"] = float(np.trace(o) / n_pairable)
     if level in _CATEGORICAL_LEVELS:
         result["fleiss_kappa"] = _fleiss_kappa(counts, m_u)
-        result["gwet_ac1"] = _gwet_ac1(counts, m_u, n_values)
+        result["gwet_ac1"] = _gwet_ac1(counts, m_u, data.values, data.singles)
 
-    distance = _distances(level, data.values, n_v)
-    expected = (np.outer(n_v, n_v) - np.diag(n_v)) / (n_pairable - 1)
-    expected_disagreement = float((expected * distance).sum())
-    if np.count_nonzero(n_v) < 2 or expected_disagreement <= 0:
+    alpha, distance, expected_disagreement = _alpha(level, data.values, counts, o, n_pairable)
+    if alpha is None:
         result["undefined_reason"] = NO_VARIATION
         return VariableReliability(**result)
-
-    metric: Any = level
-    value_domain: Any = np.arange(n_values)
-    if level == "masi":
-        metric = _matrix_metric(distance)
-    elif level in ("interval", "ratio"):
-        value_domain = np.asarray(data.values, dtype=np.float64)
-    if n_units * n_values**2 <= _PACKAGE_CELLS:
-        alpha = float(
-            krippendorff.alpha(
-                value_counts=counts, value_domain=value_domain, level_of_measurement=metric
-            )
-        )
-    else:
-        # The package builds a units × values × values array; with many distinct measurements
-        # that runs out of memory, so use the same formula on the coincidence matrix above.
-        alpha = 1.0 - float((o * distance).sum()) / expected_disagreement
     result["alpha"] = alpha
     if samples > 0:
         n_pairs = int((m_u * (m_u - 1) // 2).sum())
@@ -351,6 +510,95 @@ def _reliability(
         result["ci95"] = (float(low), float(high))
         result["q_below"] = {minimum: float(np.mean(boot < minimum)) for minimum in MINIMUMS}
     return VariableReliability(**result)
+
+
+def _few_code_counts(
+    data: FloatArray, domain: Sequence[float] | None
+) -> tuple[npt.NDArray[np.int16], FloatArray] | None:
+    """Values × units counts when the values are a few whole numbers, else None.
+
+    Codes usually are: one comparison of the whole array per candidate value is then
+    several times faster than gathering the observed values and their units. Values
+    nobody used are dropped (they change no coefficient). Returns None, for the general
+    path to handle, when there are many candidate values or values outside ``domain``.
+    """
+    n_present = int(np.count_nonzero(~np.isnan(data)))
+    if n_present == 0 or data.shape[0] > np.iinfo(np.int16).max:
+        return None
+    if domain is None:
+        low, high = float(np.nanmin(data)), float(np.nanmax(data))
+        if not (math.isfinite(low) and math.isfinite(high)) or high - low >= _FEW_CODES:
+            return None
+        # Values between whole numbers match no candidate, and the totals below tell.
+        candidates = np.arange(math.ceil(low), math.floor(high) + 1, dtype=np.float64)
+    else:
+        candidates = np.asarray(domain, dtype=np.float64)
+        if len(candidates) > _FEW_CODES:
+            return None
+    if len(candidates) == 0:
+        return None
+    # Summing booleans as int8 into an int16 accumulator is several times faster than the
+    # default int64 sum; a unit has at most as many values as there are coders.
+    by_value = np.stack(
+        [(data == value).view(np.int8).sum(axis=0, dtype=np.int16) for value in candidates]
+    )
+    totals = by_value.sum(axis=1, dtype=np.int64)
+    if int(totals.sum()) != n_present:
+        return None  # values other than the candidates: the general path handles them
+    if domain is None and not totals.all():
+        used = totals > 0
+        by_value, candidates = by_value[used], candidates[used]
+    return by_value, candidates
+
+
+def _coincidence_matrix(counts: npt.NDArray[np.int64], m_u: npt.NDArray[np.int64]) -> FloatArray:
+    """Return o[c, k] = sum over units of n_uc (n_uk - [c = k]) / (m_u - 1)."""
+    weighted = counts / (m_u - 1)[:, np.newaxis]
+    o = counts.T.astype(np.float64) @ weighted
+    o[np.diag_indices(counts.shape[1])] -= weighted.sum(axis=0)
+    return o
+
+
+def _alpha(
+    level: str,
+    values: Sequence[object],
+    counts: npt.NDArray[np.integer[Any]],
+    o: FloatArray,
+    n_pairable: int,
+    *,
+    by_package: bool = True,
+) -> tuple[float | None, FloatArray, float]:
+    """Return alpha (None without variation), δ² and the expected disagreement.
+
+    Alpha comes from the ``krippendorff`` package when ``by_package`` and the data are small
+    enough for its memory use, and otherwise from the same formula on ``o``.
+    """
+    n_values = len(values)
+    n_v = o.sum(axis=0)
+    distance = _distances(level, list(values), n_v)
+    expected = (np.outer(n_v, n_v) - np.diag(n_v)) / (n_pairable - 1)
+    expected_disagreement = float((expected * distance).sum())
+    if np.count_nonzero(n_v) < 2 or expected_disagreement <= 0:
+        return None, distance, expected_disagreement
+
+    metric: Any = level
+    value_domain: Any = np.arange(n_values)
+    if level == "masi":
+        metric = _matrix_metric(distance)
+    elif level in ("interval", "ratio"):
+        value_domain = np.asarray(values, dtype=np.float64)
+    if by_package and len(counts) * n_values**2 <= _PACKAGE_CELLS:
+        alpha = float(
+            krippendorff.alpha(
+                value_counts=counts, value_domain=value_domain, level_of_measurement=metric
+            )
+        )
+    else:
+        # The package builds a units × values × values array; with many distinct measurements
+        # that runs out of memory, so use the same formula on the coincidence matrix. It is
+        # also the quicker way, which alpha_from_matrix takes.
+        alpha = 1.0 - float((o * distance).sum()) / expected_disagreement
+    return alpha, distance, expected_disagreement
 
 
 def _matrix_metric(distance: FloatArray) -> Any:
@@ -428,20 +676,48 @@ def _cohen_kappas(data: _Data) -> dict[str, float | None]:
     """Return Cohen's kappa for every pair of coders with a unit in common, keyed "A|B"."""
     kappas: dict[str, float | None] = {}
     matrix, n_values = data.matrix, max(1, len(data.values))
-    for first in range(len(data.coders)):
-        for second in range(first + 1, len(data.coders)):
-            both = (matrix[first] >= 0) & (matrix[second] >= 0)
-            n = int(both.sum())
-            if not n:
+    compact = matrix.astype(_index_dtype(n_values))
+    pairs = np.triu_indices(len(data.coders), 1)
+    step = max(1, _PAIR_CELLS // max(1, matrix.shape[1]))
+    for start in range(0, len(pairs[0]), step):
+        firsts, seconds = pairs[0][start : start + step], pairs[1][start : start + step]
+        n, agreed, chance = _pair_counts(compact[firsts], compact[seconds], n_values)
+        for first, second, pair_n, pair_agreed, pair_chance in zip(
+            firsts.tolist(),
+            seconds.tolist(),
+            n.tolist(),
+            agreed.tolist(),
+            chance.tolist(),
+            strict=True,
+        ):
+            if not pair_n:
                 continue
-            a, b = matrix[first, both], matrix[second, both]
-            observed = float(np.mean(a == b))
-            expected = float(
-                np.bincount(a, minlength=n_values) @ np.bincount(b, minlength=n_values)
-            ) / (n * n)
+            # The same float operations as mean(a == b) and bincount(a) @ bincount(b) / n².
+            observed = pair_agreed / pair_n
+            expected = float(pair_chance) / (pair_n * pair_n)
             key = f"{data.coders[first]}|{data.coders[second]}"
             kappas[key] = None if expected >= 1 else (observed - expected) / (1 - expected)
     return kappas
+
+
+def _pair_counts(
+    a: npt.NDArray[np.signedinteger[Any]], b: npt.NDArray[np.signedinteger[Any]], n_values: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Return, for pairs of coder rows a[i] and b[i], the exact integer counts of Cohen's kappa.
+
+    Per pair: the units both coded, those they agree on, and the sum over values of the two
+    coders' counts of that value on the units both coded (the chance agreement times n²).
+    """
+    both = (a >= 0) & (b >= 0)
+    n = np.count_nonzero(both, axis=1)
+    agreed = np.count_nonzero((a == b) & both, axis=1)
+    # Each coder's value counts per pair; cells outside ``both`` go to a last bin, dropped.
+    size = len(a) * n_values
+    offset = np.arange(0, size, n_values, dtype=np.int64)[:, np.newaxis]
+    counts_a = np.bincount(np.where(both, a + offset, size).ravel(), minlength=size + 1)
+    counts_b = np.bincount(np.where(both, b + offset, size).ravel(), minlength=size + 1)
+    chance = (counts_a[:size] * counts_b[:size]).reshape(-1, n_values).sum(axis=1)
+    return n, agreed, chance
 
 
 def _fleiss_kappa(counts: npt.NDArray[np.int64], m_u: npt.NDArray[np.int64]) -> float | None:
@@ -458,13 +734,32 @@ def _fleiss_kappa(counts: npt.NDArray[np.int64], m_u: npt.NDArray[np.int64]) -> 
 
 
 def _gwet_ac1(
-    counts: npt.NDArray[np.int64], m_u: npt.NDArray[np.int64], n_categories: int
+    counts: npt.NDArray[np.int64],
+    m_u: npt.NDArray[np.int64],
+    values: Sequence[object],
+    singles: Sequence[object] = (),
 ) -> float | None:
-    """Return Gwet's AC1 for any number of coders (Gwet 2008, eq. 14 and 15)."""
+    """Return Gwet's AC1 for any number of coders (Gwet 2008, eq. 14 and 15).
+
+    As in Gwet's handbook and his irrCAC software, agreement is averaged over the units with
+    two or more values, but the category shares π_k over every unit with a value: a unit
+    coded once adds its value to the shares. Values met only in such units count as further
+    categories when there is no value domain.
+    """
+    index = {value: i for i, value in enumerate(values)}
+    extra: dict[object, int] = {}
+    single_codes = [
+        index[value] if value in index else len(values) + extra.setdefault(value, len(extra))
+        for value in singles
+    ]
+    n_categories = len(values) + len(extra)
     if n_categories < 2:
         return None
     agreement = ((counts * (counts - 1)).sum(axis=1) / (m_u * (m_u - 1))).mean()
-    shares = (counts / m_u[:, np.newaxis]).mean(axis=0)
+    share_sums = np.zeros(n_categories)
+    share_sums[: len(values)] = (counts / m_u[:, np.newaxis]).sum(axis=0)
+    share_sums += np.bincount(np.asarray(single_codes, dtype=np.int64), minlength=n_categories)
+    shares = share_sums / (len(m_u) + len(single_codes))
     expected = float((shares * (1 - shares)).sum() / (n_categories - 1))
     if expected >= 1:
         return None

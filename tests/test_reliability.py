@@ -5,17 +5,21 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
+import re
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from annotator import reliability as reliability_module
 from annotator.codebook import LocalizedText, Option, Variable, VariableType
 from annotator.reliability import (
     NO_CODER,
     NO_PAIRABLE_UNIT,
     NO_VARIATION,
     SINGLE_CODER,
+    alpha_from_matrix,
     masi_distance,
     reliability,
     variable_reliability,
@@ -53,6 +57,58 @@ WIKIPEDIA_ALPHA = [
 ]
 
 
+# Hayes & Krippendorff (2007), "Answering the call for a standard reliability measure for coding
+# data", Communication Methods and Measures 1(1): 77-89, Table 1: five observers (obs1 ... obs5)
+# judge the tone of 40 newspaper articles towards a challenger, 0 (sure loser) to 3 (likely
+# winner), with missing judgments. One row per article, as transcribed in the R package
+# jucor/krippendorff, data-raw/hayes2007table1.csv.
+HAYES_KRIPPENDORFF_2007_ARTICLES = [
+    (1, 1, 2, _, 2),
+    (1, 1, 0, 1, _),
+    (2, 3, 3, 3, _),
+    (_, 0, 0, _, 0),
+    (0, 0, 0, _, 0),
+    (0, 0, 0, _, 0),
+    (1, 0, 2, _, 1),
+    (1, _, 2, 0, _),
+    (2, 2, 2, _, 2),
+    (2, 1, 1, 1, _),
+    (_, 1, 0, 0, _),
+    (0, 0, 0, 0, _),
+    (1, 2, 2, 2, _),
+    (3, 3, 2, 2, 3),
+    (1, 1, 1, _, 1),
+    (1, 1, 1, _, 1),
+    (2, 1, 2, _, 2),
+    (1, 2, 3, 3, _),
+    (1, 1, 0, 1, _),
+    (0, 0, 0, _, 0),
+    (0, 0, 1, 1, _),
+    (0, 0, _, 0, 0),
+    (2, 3, 3, 3, _),
+    (0, 0, 0, 0, _),
+    (1, 2, _, 2, 2),
+    (0, 1, 1, 1, _),
+    (0, 0, 0, 1, 0),
+    (1, 2, 1, 2, _),
+    (1, 1, 2, 2, _),
+    (1, 1, 2, _, 2),
+    (1, 1, 0, _, 0),
+    (2, 1, 2, 1, _),
+    (2, 2, _, 2, 2),
+    (3, 2, 2, 2, _),
+    (2, 2, 2, _, 2),
+    (2, 2, 3, _, 2),
+    (2, 2, 2, _, 2),
+    (2, 2, _, 1, 2),
+    (2, 2, 2, 2, _),
+    (1, 1, 1, _, 1),
+]
+HAYES_KRIPPENDORFF_2007 = [
+    list(observer) for observer in zip(*HAYES_KRIPPENDORFF_2007_ARTICLES, strict=True)
+]
+
+
 @pytest.mark.parametrize(
     ("rows", "level", "domain", "expected"),
     [
@@ -85,6 +141,39 @@ def test_ordinal_alpha_uses_the_codebook_order_not_the_alphabet():
     rows = [[None if v is None else words[v - 1] for v in row] for row in KRIPPENDORFF_2011]
     result = variable_reliability("v", ratings_from_rows(rows), "ordinal", words, samples=0)
     assert result.alpha == pytest.approx(0.815, abs=5e-4)
+
+
+def test_hayes_krippendorff_2007_alpha():
+    # Hayes & Krippendorff (2007), KALPHA output for Table 1 at the ordinal level: alpha = .7598
+    # (the figure "reported as 0.7598" in raoulbia/nltk-krippendorff-validation, README), from
+    # 40 articles and 5 observers.
+    ratings = ratings_from_rows(HAYES_KRIPPENDORFF_2007)
+    result = variable_reliability("tone", ratings, "ordinal", [0, 1, 2, 3], samples=0)
+    assert result.alpha == pytest.approx(0.7598, abs=5e-5)
+    assert (result.n_units, result.n_coders) == (40, 5)
+
+
+def test_hayes_krippendorff_2007_bootstrap_draws_the_published_number_of_pairs(monkeypatch):
+    # Hayes & Krippendorff (2007) describe KALPHA's bootstrap for Table 1 as "taking a random
+    # sample of 239 pairs of judgments from the available pairs, weighted by how many observers
+    # judged a given unit" (quoted in K. Gwet, "Standard Error of Krippendorff's Alpha
+    # Coefficient", Inter-Rater Reliability Blog, 22 August 2015). Each resample here must draw
+    # the same number of pairs, 239. The bootstrap is random, so the interval itself is only checked for
+    # containing the published alpha, not against the interval printed in the paper.
+    drawn = []
+    bootstrap = reliability_module._bootstrap
+
+    def recording_bootstrap(o, distance, expected_disagreement, n_pairs, samples, rng):
+        drawn.append(n_pairs)
+        return bootstrap(o, distance, expected_disagreement, n_pairs, samples, rng)
+
+    monkeypatch.setattr(reliability_module, "_bootstrap", recording_bootstrap)
+    ratings = ratings_from_rows(HAYES_KRIPPENDORFF_2007)
+    result = variable_reliability("tone", ratings, "ordinal", [0, 1, 2, 3], samples=10_000, seed=7)
+    assert drawn == [239]
+    assert result.ci95 is not None
+    low, high = result.ci95
+    assert low < 0.7598 < high
 
 
 def test_counts_for_krippendorff_2011():
@@ -121,8 +210,9 @@ def test_cohen_kappa(table, agreement, kappa):
     assert result.cohen_kappa == {"A|B": pytest.approx(kappa, abs=5e-5)}
 
 
-# Fleiss (1971) as documented on Wikipedia, "Fleiss' kappa", worked example: 10 subjects,
-# 14 raters, 5 categories; each row counts the raters per category. kappa = 0.210.
+# Wikipedia, "Fleiss' kappa", worked example: 10 subjects, 14 raters, 5 categories; each row
+# counts the raters per category. kappa = 0.210. This is an illustration of the method, not the
+# data of Fleiss (1971), which are tested below.
 FLEISS_WIKIPEDIA = [
     [0, 0, 0, 0, 14],
     [0, 2, 6, 4, 2],
@@ -144,6 +234,119 @@ def test_fleiss_kappa_wikipedia_example():
         ratings[unit] = {f"rater{rater}": value for rater, value in enumerate(values)}
     result = variable_reliability("v", ratings, "nominal", [1, 2, 3, 4, 5], samples=0)
     assert result.fleiss_kappa == pytest.approx(0.210, abs=5e-4)
+
+
+# Fleiss (1971), "Measuring nominal scale agreement among many raters", Psychological Bulletin
+# 76: 378-382, Table 1: 30 patients, each diagnosed by 6 psychiatrists as 1 depression,
+# 2 personality disorder, 3 schizophrenia, 4 neurosis or 5 other. Fleiss gives, per patient, how
+# many psychiatrists chose each diagnosis; the rows below spread those counts over six rater
+# columns, as the R package irr's data set "diagnoses" does (copied into statsmodels,
+# statsmodels/stats/tests/test_inter_rater.py; category totals 26, 26, 30, 55, 43).
+FLEISS_1971 = [
+    [4, 4, 4, 4, 4, 4],
+    [2, 2, 2, 5, 5, 5],
+    [2, 3, 3, 3, 3, 5],
+    [5, 5, 5, 5, 5, 5],
+    [2, 2, 2, 4, 4, 4],
+    [1, 1, 3, 3, 3, 3],
+    [3, 3, 3, 3, 5, 5],
+    [1, 1, 3, 3, 3, 4],
+    [1, 1, 4, 4, 4, 4],
+    [5, 5, 5, 5, 5, 5],
+    [1, 4, 4, 4, 4, 4],
+    [1, 2, 4, 4, 4, 4],
+    [2, 2, 2, 3, 3, 3],
+    [1, 4, 4, 4, 4, 4],
+    [2, 2, 4, 4, 4, 5],
+    [3, 3, 3, 3, 3, 5],
+    [1, 1, 1, 4, 5, 5],
+    [1, 1, 1, 1, 1, 2],
+    [2, 2, 4, 4, 4, 4],
+    [1, 3, 3, 5, 5, 5],
+    [5, 5, 5, 5, 5, 5],
+    [2, 4, 4, 4, 4, 4],
+    [2, 2, 4, 5, 5, 5],
+    [1, 1, 4, 4, 4, 4],
+    [1, 4, 4, 4, 4, 5],
+    [2, 2, 2, 2, 2, 4],
+    [1, 1, 1, 1, 5, 5],
+    [2, 2, 4, 4, 4, 4],
+    [1, 3, 3, 3, 3, 3],
+    [5, 5, 5, 5, 5, 5],
+]
+
+
+def test_fleiss_kappa_fleiss_1971():
+    # Fleiss (1971), Table 1 data: irr::kappam.fleiss(diagnoses) prints 0.4302445 (recorded
+    # in statsmodels' test_inter_rater.py, test_fleiss_kappa_irr).
+    ratings = ratings_from_units(FLEISS_1971)
+    result = variable_reliability("diagnosis", ratings, "nominal", [1, 2, 3, 4, 5], samples=0)
+    assert result.fleiss_kappa == pytest.approx(0.4302445, abs=5e-8)
+
+
+# Gwet, Handbook of Inter-Rater Reliability, 4th ed. (2014), p. 120: 4 raters classify 12 subjects
+# into categories 1-5, with missing ratings (data set "cac.raw4raters" of Gwet's R package
+# irrCAC; the same values as Krippendorff (2011), section C, with the single rating of subject 12
+# given by rater 3). One row per rater.
+GWET_RAW_4_RATERS = [
+    [1, 2, 3, 3, 2, 1, 4, 1, 2, _, _, _],
+    [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, _, _],
+    [_, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, 3],
+    [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, _],
+]
+# Gwet (2014), 4th ed. (a larger version of the table is on p. 125): 5 observers score 15 units
+# on the scale 0-3 (irrCAC data set "cac.raw5obser"). One row per observer.
+GWET_RAW_5_OBSERVERS = [
+    [1, 1, 2, _, 0, 0, 1, 1, 2, 2, _, 0, 1, 3, 1],
+    [1, 1, 3, 0, 0, 0, 0, _, 2, 1, 1, 0, 2, 3, 1],
+    [2, 0, 3, 0, 0, 0, 2, 2, 2, 1, 0, 0, 2, 2, 1],
+    [_, 1, 3, _, _, _, _, 0, _, 1, 0, 0, 2, 2, _],
+    [2, _, _, 0, 0, 0, 1, _, 2, _, _, _, _, 3, 1],
+]
+
+
+def ratings_from_table(table, categories):
+    """Build two coders' ratings from a contingency table (rows: coder A, columns: coder B)."""
+    ratings = {}
+    for row, a in zip(table, categories, strict=True):
+        for count, b in zip(row, categories, strict=True):
+            for _ in range(count):
+                ratings[len(ratings)] = {"A": a, "B": b}
+    return ratings
+
+
+# Gwet (2014), 4th ed.: 100 pregnant women classified by two abstractors as ectopic, abnormal
+# intrauterine or normal intrauterine pregnancy (irrCAC data set "cont3x3abstractors").
+ABSTRACTORS = [[13, 0, 0], [0, 20, 7], [0, 4, 56]]
+PREGNANCY_TYPES = ["Ectopic", "AIU", "NIU"]
+
+
+@pytest.mark.parametrize(
+    ("ratings", "domain", "expected", "tolerance"),
+    [
+        # Gwet's irrCAC, vignette "irrCAC-benchmarking" (vignettes/3.benchmarking.html):
+        # gwet.ac1.raw(cac.raw4raters) prints ac1.coeff.val 0.77544.
+        (ratings_from_rows(GWET_RAW_4_RATERS), [1, 2, 3, 4, 5], 0.77544, 5e-6),
+        # irrCAC for Python (afergadis/irrCAC), test/unit/irrCAC/raw/test_gwet.py,
+        # test_gwet_raw5observers: AC1 = 0.497 for cac.raw5obser.
+        (ratings_from_rows(GWET_RAW_5_OBSERVERS), [0, 1, 2, 3], 0.497, 5e-4),
+        # irrCAC for Python, test/unit/irrCAC/table/test_gwet.py, test_gwet_cont3x3abstractors:
+        # AC1 = 0.849 for cont3x3abstractors.
+        (ratings_from_table(ABSTRACTORS, PREGNANCY_TYPES), PREGNANCY_TYPES, 0.849, 5e-4),
+    ],
+    ids=["cac.raw4raters", "cac.raw5obser", "cont3x3abstractors"],
+)
+def test_gwet_ac1_published_examples(ratings, domain, expected, tolerance):
+    result = variable_reliability("v", ratings, "nominal", domain, samples=0)
+    assert result.gwet_ac1 == pytest.approx(expected, abs=tolerance)
+
+
+def test_cohen_kappa_gwet_abstractors():
+    # irrCAC for Python, test/unit/irrCAC/table/test_cohen.py, test_cohen_cont3x3abstractors:
+    # Cohen's kappa = 0.796 for Gwet's (2014) cont3x3abstractors table.
+    ratings = ratings_from_table(ABSTRACTORS, PREGNANCY_TYPES)
+    result = variable_reliability("v", ratings, "nominal", PREGNANCY_TYPES, samples=0)
+    assert result.cohen_kappa == {"A|B": pytest.approx(0.796, abs=5e-4)}
 
 
 @pytest.mark.parametrize(
@@ -377,7 +580,36 @@ def test_a_unit_coded_once_changes_nothing(units, level_domain, value):
     if expected.n_units == 0:
         # Without pairable units only the diagnosis may change ("no coder" → "a single coder").
         actual = dataclasses.replace(actual, undefined_reason=expected.undefined_reason)
-    assert actual == expected
+    # Every coefficient of pairable values is unchanged. Gwet's AC1 is the one exception, by
+    # its definition: its category shares count every unit with a value (Gwet's handbook and
+    # irrCAC; see test_gwet_ac1_counts_units_coded_once and the cac.raw4raters example).
+    assert without_ac1(actual) == without_ac1(expected)
+
+
+def without_ac1(result):
+    return dataclasses.replace(
+        result, gwet_ac1=None, options=tuple(without_ac1(option) for option in result.options)
+    )
+
+
+def test_gwet_ac1_counts_units_coded_once():
+    # Hand-worked from Gwet (2008), eq. 14-15, with π_k over every rated unit. Units (x, y)
+    # and (x, x): p_a = (0 + 1) / 2 = 0.5, π = (0.75, 0.25), p_e = 2 × 0.75 × 0.25 = 0.375,
+    # AC1 = 0.125 / 0.625 = 0.2. A third unit coded y once: π = (0.5, 0.5), p_e = 0.5, AC1 = 0.
+    # Alpha, which only pairs values, is the same both times.
+    ratings = {"u1": {"A": "x", "B": "y"}, "u2": {"A": "x", "B": "x"}}
+    before = variable_reliability("v", ratings, "nominal", samples=0)
+    after = variable_reliability("v", {**ratings, "u3": {"A": "y"}}, "nominal", samples=0)
+    assert before.gwet_ac1 == pytest.approx(0.2)
+    assert after.gwet_ac1 == pytest.approx(0.0)
+    assert after.alpha == before.alpha
+    # A value met only in a unit coded once is a further category (no domain given): π =
+    # (0.5, 1/6, 1/3) over three categories, p_e = (0.25 + 5/36 + 2/9) / 2 = 11/36,
+    # AC1 = (0.5 - 11/36) / (25/36) = 0.28.
+    third = variable_reliability("v", {**ratings, "u3": {"A": "z"}}, "nominal", samples=0)
+    assert third.gwet_ac1 == pytest.approx(0.28)
+    with pytest.raises(ValueError, match="value 'z' is not in the value domain"):
+        variable_reliability("v", {**ratings, "u3": {"A": "z"}}, "nominal", ["x", "y"], samples=0)
 
 
 @settings(max_examples=30, deadline=None)
@@ -480,3 +712,84 @@ def test_masi_perfect_agreement_gives_one(truth):
     else:
         assert result.undefined_reason == NO_VARIATION
     assert result.percent_agreement == 1.0
+
+
+# alpha_from_matrix: the array entry point ---------------------------------------------------
+
+
+def as_array(rows):
+    return np.array([[np.nan if v is None else v for v in row] for row in rows], dtype=float)
+
+
+@pytest.mark.parametrize(
+    ("level", "domain", "expected"),
+    [
+        # Krippendorff (2011), section C, at the four levels.
+        ("nominal", None, 0.743),
+        ("ordinal", None, 0.815),
+        ("ordinal", [1, 2, 3, 4, 5], 0.815),
+        ("interval", None, 0.849),
+        ("ratio", None, 0.797),
+    ],
+)
+def test_alpha_from_matrix_published(level, domain, expected):
+    assert alpha_from_matrix(as_array(KRIPPENDORFF_2011), level, domain) == pytest.approx(
+        expected, abs=5e-4
+    )
+
+
+@pytest.mark.parametrize(
+    "scale",
+    [
+        1.0,  # a few whole numbers: the comparison path
+        0.5,  # fractions: the general path
+        100.0,  # whole numbers over a wide range: the general path
+    ],
+)
+def test_alpha_from_matrix_takes_every_path_to_the_same_alpha(scale):
+    data = as_array(KRIPPENDORFF_2011) * scale
+    ratings = ratings_from_rows([[None if np.isnan(v) else v for v in row] for row in data])
+    for level in ("nominal", "interval", "ratio"):
+        expected = variable_reliability("v", ratings, level, samples=0).alpha
+        assert alpha_from_matrix(data, level) == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("data", "level", "domain", "error"),
+    [
+        ([1.0, 2.0], "nominal", None, "expected a coders × units array, got 1 dimension"),
+        ([[1.0, 2.0], [1.0, 2.0]], "masi", None, "takes nominal, ordinal, interval or ratio"),
+        ([[1.0, 2.0], [1.0, 7.0]], "ordinal", [1, 2, 3], "value 7.0 is not in the value domain"),
+        ([[1.0, np.inf], [1.0, 2.0]], "nominal", None, "expected finite numbers or nan"),
+    ],
+)
+def test_alpha_from_matrix_refuses(data, level, domain, error):
+    with pytest.raises(ValueError, match=re.escape(error)):
+        alpha_from_matrix(data, level, domain)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        [[np.nan, np.nan], [np.nan, np.nan]],  # nothing coded
+        [[1.0, np.nan], [np.nan, 2.0]],  # never two values on a unit
+        [[1.0, 2.0], [1.0, 2.0]][:1],  # a single coder
+        [[3.0, 3.0], [3.0, 3.0]],  # no variation
+    ],
+)
+def test_alpha_from_matrix_undefined_is_none(data):
+    assert alpha_from_matrix(data) is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(coder_rows, st.sampled_from(LEVELS))
+def test_alpha_from_matrix_equals_the_engine(units, level_domain):
+    level, domain = level_domain
+    ratings = ratings_from_units(units)
+    rows = [[row[i] for row in units] for i in range(len(units[0]))]
+    expected = variable_reliability("v", ratings, level, domain, samples=0).alpha
+    actual = alpha_from_matrix(as_array(rows), level, domain)
+    if expected is None:
+        assert actual is None
+    else:
+        assert actual == pytest.approx(expected, abs=1e-9)
