@@ -14,15 +14,18 @@ import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 from flask import Flask, current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask.cli import FlaskGroup, ScriptInfo, with_appcontext
 from sqlalchemy.exc import OperationalError
 
 from .extensions import db
 from .locales import LOCALES
+
+if TYPE_CHECKING:
+    from .reliability_report import ReliabilityAnalysis
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -76,15 +79,21 @@ main = FlaskGroup(
 
 def register_commands(app: Flask) -> None:
     """Attach the project's commands to the app's CLI (for ``flask --app annotator``)."""
-    for command in (
+    for command in commands():
+        app.cli.add_command(command)
+
+
+def commands() -> tuple[click.Command, ...]:
+    """The project's commands, as ``annotator --help`` lists them (besides ``db``)."""
+    return (
         codebook_group,
         import_command,
         users_group,
         assign_command,
+        reliability_command,
         demo_command,
         serve_command,
-    ):
-        app.cli.add_command(command)
+    )
 
 
 # --- codebooks -----------------------------------------------------------------------
@@ -341,6 +350,197 @@ def assign_command(
         db.session.rollback()
         raise click.ClickException(str(error)) from None
     db.session.commit()
+
+
+# --- reliability ---------------------------------------------------------------------
+
+
+@click.command("reliability")
+@click.option(
+    "--from-csv",
+    "csv_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Ratings in long format (unit,coder,variable,value) instead of the database.",
+)
+@click.option(
+    "--codebook",
+    "codebook_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="With --from-csv: take each variable's level and options from this codebook file.",
+)
+@click.option(
+    "--level",
+    type=click.Choice(["nominal", "ordinal", "interval", "ratio", "masi"]),
+    help="With --from-csv: the level of every variable not in --codebook (default: nominal).",
+)
+@click.option(
+    "--codebook-id",
+    "codebook_slug",
+    help="From the database: the codebook (needed when several are loaded).",
+)
+@click.option(
+    "--version",
+    "version_number",
+    type=click.IntRange(min=1),
+    help="From the database: the codebook version (default: the newest with coded documents).",
+)
+@click.option(
+    "--include-in-progress",
+    is_flag=True,
+    help="From the database: count label sets not yet submitted.",
+)
+@click.option("--variable", "variables", multiple=True, help="Only these variables (default: all).")
+@click.option(
+    "--bootstrap",
+    "samples",
+    type=click.IntRange(min=0),
+    default=1000,
+    show_default=True,
+    help="Bootstrap samples for the 95 % interval and q (0: none).",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(0, 2**32 - 1),
+    help="Seed of the bootstrap (default: drawn and printed).",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+)
+@click.pass_context
+def reliability_command(
+    ctx: click.Context,
+    csv_file: str | None,
+    codebook_file: str | None,
+    level: str | None,
+    codebook_slug: str | None,
+    version_number: int | None,
+    include_in_progress: bool,
+    variables: tuple[str, ...],
+    samples: int,
+    seed: int | None,
+    output_format: str,
+) -> None:
+    """Inter-coder reliability per variable: Krippendorff's alpha with a bootstrap interval,
+    percent agreement, Cohen's, Fleiss' and Gwet's coefficients.
+
+    Computes for the project's database (submitted label sets of a codebook version), or for
+    any ratings file with --from-csv. Exits 1 when the input has problems.
+    """
+    import json
+
+    from .reliability_report import methods_paragraph, text_table, to_csv
+
+    if csv_file is None:
+        given: object
+        for name, given in (("--codebook", codebook_file), ("--level", level)):
+            if given is not None:
+                raise click.UsageError(
+                    f"{name} goes with --from-csv; the database has its own codebook"
+                )
+        ctx.with_resource(ctx.ensure_object(ScriptInfo).load_app().app_context())
+        analysis = requires_current_schema(_database_analysis)(
+            codebook_slug, version_number, include_in_progress
+        )
+    else:
+        for name, given in (
+            ("--codebook-id", codebook_slug),
+            ("--version", version_number),
+            ("--include-in-progress", include_in_progress or None),
+        ):
+            if given is not None:
+                raise click.UsageError(f"{name} is for the database, not --from-csv")
+        analysis = _file_analysis(csv_file, codebook_file, level or "nominal")
+    if variables:
+        unknown = [name for name in variables if name not in analysis.variables]
+        if unknown:
+            raise click.UsageError(
+                f"no variable {', '.join(unknown)} (variables: {', '.join(analysis.variables)})"
+            )
+        analysis = analysis.only(variables)
+    if seed is None and samples:
+        seed = secrets.randbelow(2**32)
+        click.echo(f"bootstrap seed: {seed} (pass --seed {seed} to repeat)", err=True)
+    try:
+        results = analysis.run(samples=samples, seed=seed)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    if output_format == "json":
+        click.echo(json.dumps({"variables": [r.to_json() for r in results]}, indent=2))
+    elif output_format == "csv":
+        click.echo(to_csv(results), nl=False)
+    else:
+        click.echo(text_table(results))
+        click.echo()
+        n_units, coders = analysis.coverage()
+        click.echo(
+            methods_paragraph(results, n_units=n_units, coders=coders, samples=samples, seed=seed)
+        )
+
+
+def _database_analysis(
+    codebook_slug: str | None, version_number: int | None, include_in_progress: bool
+) -> ReliabilityAnalysis:
+    from .reliability_report import ReliabilityAnalysis
+    from .services.codebooks import find_codebook
+    from .services.reliability import analysed_versions, ratings_for
+
+    try:
+        codebook = find_codebook(db.session, codebook_slug)
+    except LookupError as error:
+        raise click.ClickException(str(error)) from None
+    versions = {version.number: version for version in codebook.versions}
+    if version_number is not None:
+        if version_number not in versions:
+            raise click.ClickException(
+                f"codebook {codebook.slug} has no version {version_number} "
+                f"(versions: {', '.join(map(str, sorted(versions)))})"
+            )
+        version = versions[version_number]
+    else:
+        # The newest version anyone has coded with; a codebook nobody has used yet gives its
+        # newest version, whose variables are then reported as not coded.
+        coded = [v for v in analysed_versions(db.session) if v.codebook_id == codebook.id]
+        version = coded[0] if coded else max(versions.values(), key=lambda v: v.number)
+    definition, ratings = ratings_for(db.session, version, submitted_only=not include_in_progress)
+    return ReliabilityAnalysis.from_codebook(definition, ratings)
+
+
+def _file_analysis(csv_file: str, codebook_file: str | None, level: str) -> ReliabilityAnalysis:
+    from .codebook import CodebookError, load_codebook
+    from .ratings import RatingsError, read_ratings
+    from .reliability_report import ReliabilityAnalysis
+
+    codebook = None
+    if codebook_file is not None:
+        try:
+            codebook = load_codebook(codebook_file)
+        except CodebookError as error:
+            for codebook_problem in error.problems:
+                click.echo(str(codebook_problem), err=True)
+            sys.exit(1)
+    try:
+        text = Path(csv_file).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise click.ClickException(f"{csv_file}: not UTF-8 text") from None
+    levels = {v.id: v.level for v in codebook.variables} if codebook else {}
+    try:
+        ratings = read_ratings(text, levels=levels, default_level=level)
+    except RatingsError as error:
+        for problem in error.problems:
+            click.echo(f"{csv_file}: {problem}", err=True)
+        sys.exit(1)
+    if codebook is None:
+        return ReliabilityAnalysis.from_levels(ratings, level)
+    try:
+        return ReliabilityAnalysis.from_codebook(codebook, ratings, strict=True)
+    except ValueError as error:
+        for line in str(error).splitlines():
+            click.echo(f"{csv_file}: {line}", err=True)
+        sys.exit(1)
 
 
 # --- demo and server -----------------------------------------------------------------

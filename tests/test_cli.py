@@ -29,7 +29,7 @@ from flask import Flask
 from sqlalchemy import func, select, text
 
 from annotator.assignment import plan_assignments
-from annotator.cli import codebook_group
+from annotator.cli import codebook_group, commands
 from annotator.extensions import db
 from annotator.extraction import DocumentFormat
 from annotator.models import (
@@ -840,3 +840,29 @@ def test_assign_needs_coders_and_one_codebook(runner: Any, setup: str, message: 
     assert result.exit_code == 1
     assert message in result.output
     assert count(Assignment) == 0
+
+
+def _command_paths(command: Any, path: str = "annotator") -> Iterator[tuple[str, Any]]:
+    path = f"{path} {command.name}"
+    yield path, command
+    for sub in getattr(command, "commands", {}).values():
+        yield from _command_paths(sub, path)
+
+
+def test_every_command_and_option_is_documented_in_the_readme() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Command line", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `annotator")]
+    undocumented = []
+    for path, command in (p for c in commands() for p in _command_paths(c)):
+        mine = [row for row in rows if row.startswith(f"| `{path}")]
+        if getattr(command, "commands", None):
+            continue  # a group is documented through its commands
+        if not mine:
+            undocumented.append(path)
+            continue
+        for parameter in command.params:
+            names = [name for name in parameter.opts if name.startswith("--")]
+            if names and not any(name in row for name in names for row in mine):
+                undocumented.append(f"{path} {names[0]}")
+    assert rows and undocumented == []

@@ -18,7 +18,18 @@ from sqlalchemy import func, select
 
 from annotator.demo import CODERS, CORPUS_DIR, METADATA_CSV, PI, SEED, build_demo
 from annotator.extensions import db
-from annotator.models import Assignment, AssignmentBatch, Codebook, Document, Role, User
+from annotator.models import (
+    Assignment,
+    AssignmentBatch,
+    Codebook,
+    Document,
+    LabelSet,
+    LabelStatus,
+    Role,
+    User,
+)
+from annotator.reliability_report import ReliabilityAnalysis, verdict
+from annotator.services.reliability import ratings_for
 
 from .conftest import AuthActions, RequestPerContextClient
 from .test_cli import free_port, serve_until_ready
@@ -94,6 +105,24 @@ def test_build_demo(tmp_path: Path) -> None:
         assert db.session.scalar(
             select(func.count()).where(Assignment.reliability.is_(True))
         ) == 2 * len(overlap)
+
+        # The reliability sample is coded and submitted by both coders, with a quote each;
+        # the other documents are left to do.
+        label_sets = db.session.scalars(select(LabelSet)).all()
+        sample = db.session.execute(
+            select(Assignment.document_id, Assignment.coder_id).where(
+                Assignment.reliability.is_(True)
+            )
+        )
+        assert sorted((ls.document_id, ls.coder_id) for ls in label_sets) == sorted(
+            (document_id, coder_id) for document_id, coder_id in sample
+        )
+        assert all(ls.status is LabelStatus.SUBMITTED and ls.evidence for ls in label_sets)
+        codebook_definition, ratings = ratings_for(db.session, codebook.latest)
+        results = ReliabilityAnalysis.from_codebook(codebook_definition, ratings).run(samples=0)
+        verdicts = {verdict(result.alpha) for result in results}
+        assert {"reliable", "unreliable"} <= verdicts, verdicts
+        assert all(r.n_units == len(overlap) for r in results if r.alpha is not None)
 
         # Log in with the passwords the demo printed.
         # One app context per request, as in a server: logging out clears the session, and
