@@ -138,6 +138,16 @@ ROUTES = [
     route("admin.assignments", "GET", "/admin/assignments", *ADMIN),
     route("admin.assign_rule", "POST", "/admin/assignments/rule", LOGIN, 403, 403, 422),
     route("admin.assign_manual", "POST", "/admin/assignments/manual", LOGIN, 403, 403, 422),
+    # Every coder's values side by side: the PI's alone, so that coders stay blind.
+    route("reliability.dashboard", "GET", "/reliability/", *ADMIN),
+    route(
+        "reliability.disagreements",
+        "GET",
+        "/reliability/disagreements?variable=document_kind",
+        *ADMIN,
+    ),
+    route("reliability.report_html", "GET", "/reliability/report.html", *ADMIN),
+    route("reliability.report_csv", "GET", "/reliability/report.csv", *ADMIN),
 ]
 
 # What bob codes on the shared document: values no page of alice's may show.

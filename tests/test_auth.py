@@ -319,6 +319,7 @@ def page_urls(project: Project) -> dict[str | None, list[str]]:
             "/code/next",
             f"/code/{project.document_ids['report.html']}",  # 404: bob's
             "/admin/",  # 403
+            "/reliability/",  # 403
         ],
         "pi": [
             "/admin/",
@@ -329,6 +330,10 @@ def page_urls(project: Project) -> dict[str | None, list[str]]:
             "/documents/upload",
             *(f"/documents/{document_id}" for document_id in project.document_ids.values()),
             "/code/",
+            "/reliability/",
+            "/reliability/?coder=alice&province=none&submitted_from=2000-01-01",
+            "/reliability/disagreements",
+            "/reliability/report.html",
         ],
     }
 
