@@ -117,7 +117,10 @@ def test_keyboard_shortcuts(
     page.keyboard.press("2")
     second_option = page.locator("#label-form [name=v_document_kind] >> nth=1")
     expect(second_option).to_be_checked()
-    page.keyboard.press("Control+s")
+    # Ctrl+S posts the form and comes back; wait for that page, not for any flash message
+    # (autosave may have shown one already), or the next key lands mid-navigation.
+    with page.expect_navigation():
+        page.keyboard.press("Control+s")
     page.wait_for_selector(".flash")
     assert page.url == f"{live_server}/code/{first}"
     expect(second_option).to_be_checked()  # saved, and shown again after the redirect
