@@ -13,8 +13,9 @@ import csv
 import io
 import math
 import statistics
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from .codebook import Variable, VariableType
 
@@ -151,7 +152,7 @@ def _order(value: object) -> tuple[int, float, str]:
     return (1, 0.0, str(value))
 
 
-def frequencies(name: str, values: Mapping[Hashable, object], scale: Scale) -> Frequencies:
+def frequencies(name: str, values: Mapping[Any, object], scale: Scale) -> Frequencies:
     """Count the values of one variable over the documents in ``values``."""
     chosen = {document: scale.chosen(value) for document, value in values.items()}
     coded = [options for options in chosen.values() if options]
@@ -200,9 +201,9 @@ def _summary(numbers: list[float]) -> dict[str, float] | None:
 
 
 def crosstab(
-    rows: Mapping[Hashable, object],
+    rows: Mapping[Any, object],
     row_scale: Scale,
-    columns: Mapping[Hashable, object],
+    columns: Mapping[Any, object],
     column_scale: Scale,
 ) -> Crosstab:
     """Count documents by their row value and column value.
