@@ -50,7 +50,16 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     login_manager.login_view = "auth.login"
     login_manager.login_message_category = "info"
 
-    from . import admin, auth, coding, documents, reliability_views, security
+    from . import (
+        adjudication,
+        admin,
+        analysis_views,
+        auth,
+        coding,
+        documents,
+        reliability_views,
+        security,
+    )
 
     # The catalogs ship inside the package, so the path does not depend on the working folder.
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", TRANSLATIONS_DIR)
@@ -62,6 +71,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(coding.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(reliability_views.bp)
+    app.register_blueprint(adjudication.bp)
+    app.register_blueprint(analysis_views.bp)
     security.init_app(app)
 
     from .cli import register_commands

@@ -91,6 +91,7 @@ def commands() -> tuple[click.Command, ...]:
         users_group,
         assign_command,
         reliability_command,
+        export_command,
         demo_command,
         serve_command,
     )
@@ -541,6 +542,211 @@ def _file_analysis(csv_file: str, codebook_file: str | None, level: str) -> Reli
         for line in str(error).splitlines():
             click.echo(f"{csv_file}: {line}", err=True)
         sys.exit(1)
+
+
+# --- export --------------------------------------------------------------------------
+
+EXPORT_FORMATS = (
+    "csv",
+    "xlsx",
+    "json",
+    "sav",
+    "dta",
+    "codebook-yaml",
+    "codebook-json",
+    "codebook-html",
+    "qdpx",
+    "qdc",
+)
+EXPORT_LAYOUTS = (
+    "wide",
+    "wide-coders",
+    "long",
+    "matrix-irr",
+    "matrix-recal",
+    "matrix-krippendorff",
+)
+_BINARY_FORMATS = ("xlsx", "sav", "dta", "qdpx", "qdc")
+
+
+@click.command("export")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(EXPORT_FORMATS),
+    default="csv",
+    show_default=True,
+    help="File format; codebook-* and qdc export the codebook itself, qdpx a REFI-QDA project.",
+)
+@click.option(
+    "--layout",
+    type=click.Choice(EXPORT_LAYOUTS),
+    default="wide",
+    show_default=True,
+    help="wide: final values per document; wide-coders: a row per document and coder; "
+    "long: a row per document, coder and variable; matrix-*: one variable's units x coders.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Output file (default: standard output; needed for xlsx, sav and dta).",
+)
+@click.option("--bom", is_flag=True, help="CSV: start with a byte-order mark (for Excel).")
+@click.option(
+    "--codebook-id", "codebook_slug", help="The codebook (needed when several are loaded)."
+)
+@click.option(
+    "--version",
+    "version_number",
+    type=click.IntRange(min=1),
+    help="The codebook version (default: the newest with coded documents).",
+)
+@click.option(
+    "--variable",
+    help="Matrix layouts: the variable (for multiple choice, an option column VARIABLE__CODE).",
+)
+@click.option("--include-in-progress", is_flag=True, help="Include label sets not yet submitted.")
+@click.option(
+    "--lang",
+    type=click.Choice(["en", "zh"]),
+    default="en",
+    show_default=True,
+    help="Language of variable and value labels (SPSS, Stata).",
+)
+@database_command
+def export_command(
+    output_format: str,
+    layout: str,
+    out: str | None,
+    bom: bool,
+    codebook_slug: str | None,
+    version_number: int | None,
+    variable: str | None,
+    include_in_progress: bool,
+    lang: str,
+) -> None:
+    """Export coded data or the codebook: CSV, XLSX, JSON, SPSS, Stata; see the README."""
+    from . import exports
+    from .services.exports import find_version
+
+    if output_format in _BINARY_FORMATS and out is None:
+        raise click.UsageError(f"--format {output_format} writes a binary file: give --out FILE")
+    if bom and output_format != "csv":
+        raise click.UsageError("--bom is for --format csv")
+    if layout.startswith("matrix-") and not variable:
+        raise click.UsageError(f"--layout {layout} needs --variable")
+    if variable and not layout.startswith("matrix-"):
+        raise click.UsageError("--variable is for the matrix layouts")
+    if include_in_progress and layout == "wide" and not output_format.startswith("codebook-"):
+        raise click.UsageError(
+            "final values come from submitted label sets; --include-in-progress is for the "
+            "coders' layouts"
+        )
+    try:
+        version = find_version(db.session, codebook_slug, version_number)
+        codebook = version.parsed()
+        if output_format in ("qdpx", "qdc"):
+            _export_refi_qda(output_format, version, cast(str, out), include_in_progress, lang)
+            return
+        if output_format.startswith("codebook-"):
+            text = {
+                "codebook-yaml": exports.codebook_yaml,
+                "codebook-json": exports.codebook_json,
+                "codebook-html": exports.codebook_html,
+            }[output_format](codebook)
+            _write_text(out, lambda stream: stream.write(text))
+            return
+        table = _export_table(
+            codebook,
+            version,
+            layout,
+            variable,
+            include_in_progress,
+            numeric=output_format in ("sav", "dta"),
+            lang=lang,
+        )
+        if output_format == "csv":
+            _write_text(out, lambda stream: exports.write_csv(stream, table, bom=bom))
+        elif output_format == "json":
+            _write_text(out, lambda stream: exports.write_json(stream, table))
+        elif output_format == "xlsx":
+            with open(cast(str, out), "wb") as binary:
+                exports.write_xlsx(binary, table)
+        elif output_format == "sav":
+            exports.write_sav(cast(str, out), table)
+        else:
+            _, cut = exports.write_dta(cast(str, out), table)
+            if cut:
+                click.echo(
+                    f"warning: {cut} texts were longer than Stata holds and were cut", err=True
+                )
+    except exports.ExportError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def _export_refi_qda(
+    output_format: str, version: Any, out: str, include_in_progress: bool, lang: str
+) -> None:
+    """A REFI-QDA project (sources, codes, coders, coded quotes) or codebook, for QDA tools."""
+    from .services import refi_qda
+
+    try:
+        with open(out, "wb") as binary:
+            if output_format == "qdpx":
+                refi_qda.write_project(
+                    db.session,
+                    version,
+                    binary,
+                    submitted_only=not include_in_progress,
+                    lang=lang,
+                    data_dir=current_app.config["DATA_DIR"],
+                )
+            else:
+                refi_qda.write_codebook(version, binary, lang=lang)
+    except refi_qda.RefiQdaError as error:
+        Path(out).unlink(missing_ok=True)
+        raise click.ClickException(str(error)) from None
+
+
+def _export_table(
+    codebook: Any,
+    version: Any,
+    layout: str,
+    variable: str | None,
+    include_in_progress: bool,
+    *,
+    numeric: bool,
+    lang: str,
+) -> Any:
+    """The table of a layout, its rows read from the database as they are written."""
+    from . import exports
+    from .services.exports import coded_sets, final_sets
+
+    if layout == "wide":
+        return exports.wide_table(
+            codebook,
+            final_sets(
+                db.session, version, agreement_is_final=current_app.config["AGREEMENT_IS_FINAL"]
+            ),
+            per_coder=False,
+            numeric=numeric,
+            lang=lang,
+        )
+    sets = coded_sets(db.session, version, include_in_progress=include_in_progress)
+    if layout == "wide-coders":
+        return exports.wide_table(codebook, sets, per_coder=True, numeric=numeric, lang=lang)
+    if layout == "long":
+        return exports.long_table(codebook, sets)
+    return exports.matrix_table(codebook, sets, cast(str, variable), layout.split("-", 1)[1])
+
+
+def _write_text(out: str | None, emit: Callable[[Any], Any]) -> None:
+    """Write text to the file ``out`` (UTF-8), or to standard output."""
+    if out is None:
+        emit(sys.stdout)
+        return
+    with open(out, "w", encoding="utf-8", newline="") as stream:
+        emit(stream)
 
 
 # --- demo and server -----------------------------------------------------------------

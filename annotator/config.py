@@ -59,6 +59,8 @@ def from_environment(
         "REMEMBER_COOKIE_HTTPONLY": True,
         "WTF_CSRF_TIME_LIMIT": None,  # a coder may keep a page open all day
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options(database_url),
+        # Values on which all coders agree are final without the adjudicator accepting them.
+        "AGREEMENT_IS_FINAL": env.get("ANNOTATOR_AGREEMENT_IS_FINAL", "0") == "1",
     }
 
 

@@ -29,6 +29,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -86,6 +87,10 @@ class Role(enum.StrEnum):
         """Upload and import documents."""
         return self is Role.PI
 
+    def can_adjudicate(self) -> bool:
+        """Decide final values without being granted the right (``User.can_adjudicate``)."""
+        return self is Role.PI
+
 
 class User(UserMixin, db.Model):  # type: ignore[name-defined]
     """A person who logs in: the PI or a coder."""
@@ -108,7 +113,15 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined]
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # The interface language (a key of ``locales.LOCALES``); None follows the browser.
     locale: Mapped[str | None] = mapped_column(String(20))
+    # The adjudicator right, which the PI may give a coder: deciding final values of
+    # documents the coder did not code (``may_adjudicate``).
+    can_adjudicate: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def may_adjudicate(self) -> bool:
+        """Whether this person may open the adjudication pages at all."""
+        return self.role.can_adjudicate() or self.can_adjudicate
 
     def set_password(self, password: str) -> None:
         """Store a salted hash of ``password``."""
@@ -439,3 +452,56 @@ class HistoryIsAppendOnly(RuntimeError):
 @event.listens_for(LabelEvent, "before_delete")
 def _refuse_history_change(mapper: Any, connection: Any, target: LabelEvent) -> None:
     raise HistoryIsAppendOnly(f"label event {target.id} is part of the history and cannot change")
+
+
+class FinalValue(db.Model):  # type: ignore[name-defined]
+    """The final ("gold") value of one variable of a document, decided in adjudication.
+
+    Kept apart from the coders' labels: who decided, when, and from which coder's value
+    (``source_coder_id`` is None when the adjudicator typed the value).
+    """
+
+    __tablename__ = "final_value"
+    __table_args__ = (UniqueConstraint("document_id", "codebook_version_id", "variable"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("document.id"))
+    codebook_version_id: Mapped[int] = mapped_column(ForeignKey("codebook_version.id"))
+    variable: Mapped[str] = mapped_column(String(100))
+    value: Mapped[Any] = mapped_column(JSON, nullable=True)
+    source_coder_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    decided_by_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    note: Mapped[str] = mapped_column(Text, default="")
+
+    document: Mapped[Document] = relationship()
+    codebook_version: Mapped[CodebookVersion] = relationship()
+    source_coder: Mapped[User | None] = relationship(foreign_keys=[source_coder_id])
+    decided_by: Mapped[User] = relationship(foreign_keys=[decided_by_id])
+
+
+class FinalEvent(db.Model):  # type: ignore[name-defined]
+    """One change to a final value: set, accepted as agreed, or cleared. Append-only."""
+
+    __tablename__ = "final_event"
+    __table_args__ = (Index("ix_final_event_document_id_at", "document_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("document.id"))
+    codebook_version_id: Mapped[int] = mapped_column(ForeignKey("codebook_version.id"))
+    variable: Mapped[str] = mapped_column(String(100))
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    action: Mapped[str] = mapped_column(String(30))
+    before: Mapped[Any] = mapped_column(JSON, nullable=True)
+    after: Mapped[Any] = mapped_column(JSON, nullable=True)
+    source_coder_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    note: Mapped[str] = mapped_column(Text, default="")
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+
+
+@event.listens_for(FinalEvent, "before_update")
+@event.listens_for(FinalEvent, "before_delete")
+def _refuse_final_history_change(mapper: Any, connection: Any, target: FinalEvent) -> None:
+    raise HistoryIsAppendOnly(f"final event {target.id} is part of the history and cannot change")

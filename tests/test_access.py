@@ -148,6 +148,44 @@ ROUTES = [
     ),
     route("reliability.report_html", "GET", "/reliability/report.html", *ADMIN),
     route("reliability.report_csv", "GET", "/reliability/report.csv", *ADMIN),
+    # The analysis tabulates final or any coder's values: the PI's alone.
+    route("analysis.index", "GET", "/analysis/?source=alice", *ADMIN),
+    route("analysis.table_csv", "GET", "/analysis/table.csv?source=alice", *ADMIN),
+    # Adjudication shows every coder's values: the PI's, and adjudicators' who did not code
+    # the document (tests/test_adjudication.py); alice and carol lack the right here.
+    route("adjudication.index", "GET", "/adjudicate/", *ADMIN),
+    route("adjudication.document", "GET", "/adjudicate/{shared}", *ADMIN),
+    # No choice made: the PI gets the page back with the error.
+    route(
+        "adjudication.set_value",
+        "POST",
+        "/adjudicate/{shared}/final",
+        LOGIN,
+        403,
+        403,
+        422,
+        data={"variable": "year"},
+    ),
+    route(
+        "adjudication.accept_agreed",
+        "POST",
+        "/adjudicate/{shared}/accept-agreed",
+        LOGIN,
+        403,
+        403,
+        "/adjudicate/{shared}",
+    ),
+    # Giving a coder the adjudicator right: the PI's alone.
+    route(
+        "adjudication.adjudicators",
+        "POST",
+        "/adjudicate/adjudicators",
+        LOGIN,
+        403,
+        403,
+        "/adjudicate/",
+        data={"username": "carol", "allowed": "1"},
+    ),
 ]
 
 # What bob codes on the shared document: values no page of alice's may show.

@@ -201,6 +201,9 @@ FORM_POSTS = [
     ("/admin/users", "pi"),
     ("/admin/assignments/rule", "pi"),
     ("/admin/assignments/manual", "pi"),
+    ("/adjudicate/{shared}/final", "pi"),
+    ("/adjudicate/{shared}/accept-agreed", "pi"),
+    ("/adjudicate/adjudicators", "pi"),
 ]
 
 
@@ -320,6 +323,8 @@ def page_urls(project: Project) -> dict[str | None, list[str]]:
             f"/code/{project.document_ids['report.html']}",  # 404: bob's
             "/admin/",  # 403
             "/reliability/",  # 403
+            "/adjudicate/",  # 403
+            "/analysis/",  # 403
         ],
         "pi": [
             "/admin/",
@@ -334,6 +339,10 @@ def page_urls(project: Project) -> dict[str | None, list[str]]:
             "/reliability/?coder=alice&province=none&submitted_from=2000-01-01",
             "/reliability/disagreements",
             "/reliability/report.html",
+            "/adjudicate/",
+            f"/adjudicate/{shared}",
+            "/analysis/?source=alice&variable=document_kind",
+            "/analysis/?source=alice&variable=integration_depth&by=field:province",
         ],
     }
 

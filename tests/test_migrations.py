@@ -28,7 +28,7 @@ from annotator.schema import SchemaOutOfDate, check_schema, current_heads, expec
 from .conftest import make_app
 from .pgserver import PostgresServer
 
-HEAD = "0002"
+HEAD = "0003"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

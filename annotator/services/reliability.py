@@ -92,7 +92,7 @@ def coded_variables(codebook: CodebookDefinition) -> list[Variable]:
     return [v for v in codebook.variables if v.type is not VariableType.TEXT]
 
 
-def _metadata_value(name: str, value: str) -> object:
+def metadata_value(name: str, value: str) -> object:
     """A filter value in the column's type (year is a number)."""
     if name == "year":
         try:
@@ -109,7 +109,7 @@ def _filtered(query: Any, rating_filter: RatingFilter) -> Any:
     if rating_filter.coders:
         query = query.where(User.username.in_(rating_filter.coders))
     for name, value in rating_filter.metadata:
-        query = query.where(getattr(Document, name) == _metadata_value(name, value))
+        query = query.where(getattr(Document, name) == metadata_value(name, value))
     when = func.coalesce(LabelSet.submitted_at, LabelSet.updated_at)
     if rating_filter.submitted_from is not None:
         start = datetime.combine(rating_filter.submitted_from, time(), UTC)
@@ -120,7 +120,7 @@ def _filtered(query: Any, rating_filter: RatingFilter) -> Any:
     return query
 
 
-def _label_sets(
+def label_sets(
     session: Session, version: CodebookVersion, rating_filter: RatingFilter
 ) -> list[tuple[LabelSet, Document, str]]:
     """The label sets of a version that pass the filter, with their document and coder."""
@@ -172,7 +172,7 @@ def ratings_for(
             include_in_progress=True,
         )
     codebook = version.parsed()
-    rows = _label_sets(session, version, rating_filter)
+    rows = label_sets(session, version, rating_filter)
     names = unit_names(document for _, document, _ in rows)
     coded = coded_variables(codebook)
     ratings: Ratings = {v.id: {} for v in coded}
@@ -319,7 +319,7 @@ def disagreements(
     """
     rating_filter = rating_filter or RatingFilter()
     variable = version.parsed().variable(variable_id)
-    rows = _label_sets(session, version, rating_filter)
+    rows = label_sets(session, version, rating_filter)
     names = unit_names(document for _, document, _ in rows)
     by_document: dict[int, list[tuple[LabelSet, str]]] = {}
     documents: dict[int, Document] = {}
