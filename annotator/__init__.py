@@ -57,6 +57,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         auth,
         coding,
         documents,
+        export_views,
         reliability_views,
         security,
     )
@@ -73,6 +74,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(reliability_views.bp)
     app.register_blueprint(adjudication.bp)
     app.register_blueprint(analysis_views.bp)
+    app.register_blueprint(export_views.bp)
     security.init_app(app)
 
     from .cli import register_commands

@@ -23,6 +23,7 @@ from sqlalchemy.exc import OperationalError
 
 from .extensions import db
 from .locales import LOCALES
+from .services import exports as export_service
 
 if TYPE_CHECKING:
     from .reliability_report import ReliabilityAnalysis
@@ -546,27 +547,9 @@ def _file_analysis(csv_file: str, codebook_file: str | None, level: str) -> Reli
 
 # --- export --------------------------------------------------------------------------
 
-EXPORT_FORMATS = (
-    "csv",
-    "xlsx",
-    "json",
-    "sav",
-    "dta",
-    "codebook-yaml",
-    "codebook-json",
-    "codebook-html",
-    "qdpx",
-    "qdc",
-)
-EXPORT_LAYOUTS = (
-    "wide",
-    "wide-coders",
-    "long",
-    "matrix-irr",
-    "matrix-recal",
-    "matrix-krippendorff",
-)
-_BINARY_FORMATS = ("xlsx", "sav", "dta", "qdpx", "qdc")
+EXPORT_FORMATS = export_service.FORMATS
+EXPORT_LAYOUTS = export_service.LAYOUTS
+_BINARY_FORMATS = export_service.BINARY_FORMATS
 
 
 @click.command("export")
@@ -626,8 +609,8 @@ def export_command(
     lang: str,
 ) -> None:
     """Export coded data or the codebook: CSV, XLSX, JSON, SPSS, Stata; see the README."""
-    from . import exports
-    from .services.exports import find_version
+    from .exports import ExportError
+    from .services.refi_qda import RefiQdaError
 
     if output_format in _BINARY_FORMATS and out is None:
         raise click.UsageError(f"--format {output_format} writes a binary file: give --out FILE")
@@ -643,110 +626,27 @@ def export_command(
             "coders' layouts"
         )
     try:
-        version = find_version(db.session, codebook_slug, version_number)
-        codebook = version.parsed()
-        if output_format in ("qdpx", "qdc"):
-            _export_refi_qda(output_format, version, cast(str, out), include_in_progress, lang)
-            return
-        if output_format.startswith("codebook-"):
-            text = {
-                "codebook-yaml": exports.codebook_yaml,
-                "codebook-json": exports.codebook_json,
-                "codebook-html": exports.codebook_html,
-            }[output_format](codebook)
-            _write_text(out, lambda stream: stream.write(text))
-            return
-        table = _export_table(
-            codebook,
+        version = export_service.find_version(db.session, codebook_slug, version_number)
+        cut = export_service.write_export(
+            db.session,
             version,
-            layout,
-            variable,
-            include_in_progress,
-            numeric=output_format in ("sav", "dta"),
+            output_format,
+            path=out,
+            text_out=sys.stdout,
+            layout=layout,
+            variable=variable,
+            include_in_progress=include_in_progress,
+            agreement_is_final=current_app.config["AGREEMENT_IS_FINAL"],
+            bom=bom,
             lang=lang,
+            data_dir=current_app.config["DATA_DIR"],
         )
-        if output_format == "csv":
-            _write_text(out, lambda stream: exports.write_csv(stream, table, bom=bom))
-        elif output_format == "json":
-            _write_text(out, lambda stream: exports.write_json(stream, table))
-        elif output_format == "xlsx":
-            with open(cast(str, out), "wb") as binary:
-                exports.write_xlsx(binary, table)
-        elif output_format == "sav":
-            exports.write_sav(cast(str, out), table)
-        else:
-            _, cut = exports.write_dta(cast(str, out), table)
-            if cut:
-                click.echo(
-                    f"warning: {cut} texts were longer than Stata holds and were cut", err=True
-                )
-    except exports.ExportError as error:
+    except (ExportError, RefiQdaError) as error:
+        if out is not None and output_format in ("qdpx", "qdc"):
+            Path(out).unlink(missing_ok=True)
         raise click.ClickException(str(error)) from None
-
-
-def _export_refi_qda(
-    output_format: str, version: Any, out: str, include_in_progress: bool, lang: str
-) -> None:
-    """A REFI-QDA project (sources, codes, coders, coded quotes) or codebook, for QDA tools."""
-    from .services import refi_qda
-
-    try:
-        with open(out, "wb") as binary:
-            if output_format == "qdpx":
-                refi_qda.write_project(
-                    db.session,
-                    version,
-                    binary,
-                    submitted_only=not include_in_progress,
-                    lang=lang,
-                    data_dir=current_app.config["DATA_DIR"],
-                )
-            else:
-                refi_qda.write_codebook(version, binary, lang=lang)
-    except refi_qda.RefiQdaError as error:
-        Path(out).unlink(missing_ok=True)
-        raise click.ClickException(str(error)) from None
-
-
-def _export_table(
-    codebook: Any,
-    version: Any,
-    layout: str,
-    variable: str | None,
-    include_in_progress: bool,
-    *,
-    numeric: bool,
-    lang: str,
-) -> Any:
-    """The table of a layout, its rows read from the database as they are written."""
-    from . import exports
-    from .services.exports import coded_sets, final_sets
-
-    if layout == "wide":
-        return exports.wide_table(
-            codebook,
-            final_sets(
-                db.session, version, agreement_is_final=current_app.config["AGREEMENT_IS_FINAL"]
-            ),
-            per_coder=False,
-            numeric=numeric,
-            lang=lang,
-        )
-    sets = coded_sets(db.session, version, include_in_progress=include_in_progress)
-    if layout == "wide-coders":
-        return exports.wide_table(codebook, sets, per_coder=True, numeric=numeric, lang=lang)
-    if layout == "long":
-        return exports.long_table(codebook, sets)
-    return exports.matrix_table(codebook, sets, cast(str, variable), layout.split("-", 1)[1])
-
-
-def _write_text(out: str | None, emit: Callable[[Any], Any]) -> None:
-    """Write text to the file ``out`` (UTF-8), or to standard output."""
-    if out is None:
-        emit(sys.stdout)
-        return
-    with open(out, "w", encoding="utf-8", newline="") as stream:
-        emit(stream)
+    if cut:
+        click.echo(f"warning: {cut} texts were longer than Stata holds and were cut", err=True)
 
 
 # --- demo and server -----------------------------------------------------------------

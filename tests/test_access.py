@@ -151,6 +151,8 @@ ROUTES = [
     # The analysis tabulates final or any coder's values: the PI's alone.
     route("analysis.index", "GET", "/analysis/?source=alice", *ADMIN),
     route("analysis.table_csv", "GET", "/analysis/table.csv?source=alice", *ADMIN),
+    route("exports.index", "GET", "/exports/", *ADMIN),
+    route("exports.download", "GET", "/exports/download?format=codebook-json", *ADMIN),
     # Adjudication shows every coder's values: the PI's, and adjudicators' who did not code
     # the document (tests/test_adjudication.py); alice and carol lack the right here.
     route("adjudication.index", "GET", "/adjudicate/", *ADMIN),

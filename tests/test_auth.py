@@ -325,6 +325,7 @@ def page_urls(project: Project) -> dict[str | None, list[str]]:
             "/reliability/",  # 403
             "/adjudicate/",  # 403
             "/analysis/",  # 403
+            "/exports/",  # 403
         ],
         "pi": [
             "/admin/",
@@ -343,6 +344,7 @@ def page_urls(project: Project) -> dict[str | None, list[str]]:
             f"/adjudicate/{shared}",
             "/analysis/?source=alice&variable=document_kind",
             "/analysis/?source=alice&variable=integration_depth&by=field:province",
+            "/exports/",
         ],
     }
 

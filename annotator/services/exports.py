@@ -188,3 +188,169 @@ def final_sets(
                 values=finals[document_id],
                 metadata=_metadata(by_id[document_id]),
             )
+
+
+# --- one export, whatever its format ----------------------------------------------------------
+
+FORMATS = (
+    "csv",
+    "xlsx",
+    "json",
+    "sav",
+    "dta",
+    "codebook-yaml",
+    "codebook-json",
+    "codebook-html",
+    "qdpx",
+    "qdc",
+)
+LAYOUTS = ("wide", "wide-coders", "long", "matrix-irr", "matrix-recal", "matrix-krippendorff")
+# Formats written to a file path or a binary stream; the others are text.
+BINARY_FORMATS = ("xlsx", "sav", "dta", "qdpx", "qdc")
+SUFFIXES = {
+    "csv": ".csv",
+    "xlsx": ".xlsx",
+    "json": ".json",
+    "sav": ".sav",
+    "dta": ".dta",
+    "codebook-yaml": ".yaml",
+    "codebook-json": ".json",
+    "codebook-html": ".html",
+    "qdpx": ".qdpx",
+    "qdc": ".qdc",
+}
+
+
+def check_options(
+    fmt: str, layout: str, *, variable: str | None, bom: bool, include_in_progress: bool
+) -> None:
+    """Raise ExportError when the options do not go together."""
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown format {fmt!r} (formats: {', '.join(FORMATS)})")
+    if layout not in LAYOUTS:
+        raise ExportError(f"unknown layout {layout!r} (layouts: {', '.join(LAYOUTS)})")
+    if bom and fmt != "csv":
+        raise ExportError("a byte-order mark is for CSV")
+    if fmt.startswith("codebook-") or fmt in ("qdpx", "qdc"):
+        return
+    if layout.startswith("matrix-") and not variable:
+        raise ExportError(f"the {layout} layout needs a variable")
+    if variable and not layout.startswith("matrix-"):
+        raise ExportError("a variable is for the matrix layouts")
+    if include_in_progress and layout == "wide":
+        raise ExportError(
+            "final values come from submitted label sets; label sets in progress are for the "
+            "coders' layouts"
+        )
+
+
+def export_table(
+    session: Session,
+    version: CodebookVersion,
+    layout: str,
+    *,
+    variable: str | None = None,
+    include_in_progress: bool = False,
+    agreement_is_final: bool = False,
+    numeric: bool = False,
+    lang: str = "en",
+) -> Any:
+    """The table of a layout, its rows read from the database as they are written."""
+    from .. import exports
+
+    codebook = version.parsed()
+    if layout == "wide":
+        return exports.wide_table(
+            codebook,
+            final_sets(session, version, agreement_is_final=agreement_is_final),
+            per_coder=False,
+            numeric=numeric,
+            lang=lang,
+        )
+    sets = coded_sets(session, version, include_in_progress=include_in_progress)
+    if layout == "wide-coders":
+        return exports.wide_table(codebook, sets, per_coder=True, numeric=numeric, lang=lang)
+    if layout == "long":
+        return exports.long_table(codebook, sets)
+    return exports.matrix_table(codebook, sets, cast(str, variable), layout.split("-", 1)[1])
+
+
+def write_export(
+    session: Session,
+    version: CodebookVersion,
+    fmt: str,
+    *,
+    path: str | None = None,
+    text_out: Any = None,
+    layout: str = "wide",
+    variable: str | None = None,
+    include_in_progress: bool = False,
+    agreement_is_final: bool = False,
+    bom: bool = False,
+    lang: str = "en",
+    data_dir: str = "",
+) -> int:
+    """Write one export to ``path``, or a text format to the stream ``text_out``.
+
+    Checks the options first (ExportError). Returns how many texts were cut to fit (Stata's
+    string limit; 0 for every other format).
+    """
+    from .. import exports
+
+    check_options(fmt, layout, variable=variable, bom=bom, include_in_progress=include_in_progress)
+    if path is None and (fmt in BINARY_FORMATS or text_out is None):
+        raise ExportError(f"the {fmt} format writes a file: give a path")
+    if fmt in ("qdpx", "qdc"):
+        from . import refi_qda
+
+        with open(cast(str, path), "wb") as binary:
+            if fmt == "qdpx":
+                refi_qda.write_project(
+                    session,
+                    version,
+                    binary,
+                    submitted_only=not include_in_progress,
+                    lang=lang,
+                    data_dir=data_dir,
+                )
+            else:
+                refi_qda.write_codebook(version, binary, lang=lang)
+        return 0
+    if fmt.startswith("codebook-"):
+        text = {
+            "codebook-yaml": exports.codebook_yaml,
+            "codebook-json": exports.codebook_json,
+            "codebook-html": exports.codebook_html,
+        }[fmt](version.parsed())
+        _emit_text(path, text_out, lambda stream: stream.write(text))
+        return 0
+    table = export_table(
+        session,
+        version,
+        layout,
+        variable=variable,
+        include_in_progress=include_in_progress,
+        agreement_is_final=agreement_is_final,
+        numeric=fmt in ("sav", "dta"),
+        lang=lang,
+    )
+    if fmt == "csv":
+        _emit_text(path, text_out, lambda stream: exports.write_csv(stream, table, bom=bom))
+    elif fmt == "json":
+        _emit_text(path, text_out, lambda stream: exports.write_json(stream, table))
+    elif fmt == "xlsx":
+        with open(cast(str, path), "wb") as binary:
+            exports.write_xlsx(binary, table)
+    elif fmt == "sav":
+        exports.write_sav(cast(str, path), table)
+    else:
+        return exports.write_dta(cast(str, path), table)[1]
+    return 0
+
+
+def _emit_text(path: str | None, text_out: Any, emit: Any) -> None:
+    if path is None:
+        emit(text_out)
+        return
+    with open(path, "w", encoding="utf-8", newline="") as stream:
+        emit(stream)

@@ -45,7 +45,11 @@ def open_document(page: Any, live_server: str, project: Project, document: str =
 
 
 def wait_saved(page: Any) -> None:
-    expect(page.locator("[data-role=save-state]")).to_have_attribute("data-kind", "ok")
+    # A save waits for the 0.8 s debounce and the server: on a loaded CI machine that has
+    # taken more than Playwright's default 5 s.
+    expect(page.locator("[data-role=save-state]")).to_have_attribute(
+        "data-kind", "ok", timeout=15_000
+    )
 
 
 def test_changes_save_themselves_and_a_reload_keeps_what_was_not_saved_yet(
