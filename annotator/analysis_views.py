@@ -21,7 +21,7 @@ from .auth import admin_required
 from .codebook import Codebook as CodebookDefinition
 from .codebook import VariableType
 from .extensions import db
-from .forms import choices
+from .forms import choices, choose_version
 from .models import CodebookVersion
 from .reliability_views import METADATA_LABELS, codebook_lang
 from .services import reliability as reliability_service
@@ -83,13 +83,7 @@ def _table() -> Table:
     """Read the choices of the request and compute the table; bad choices fall back."""
     form = AnalysisForm(request.args)
     versions = reliability_service.analysed_versions(db.session)
-    form.version.choices = choices(
-        (v.id, f"{v.codebook.slug} v{v.number} ({v.codebook.title})") for v in versions
-    )
-    version = next((v for v in versions if v.id == form.version.data), None)
-    if version is None and versions:
-        version = versions[0]
-        form.version.data = version.id
+    version = choose_version(form.version, versions)
     present = reliability_service.metadata_values(db.session)
     for name in reliability_service.METADATA_FIELDS:
         getattr(form, name).choices = choices([("", _("any")), *((v, v) for v in present[name])])

@@ -19,7 +19,7 @@ from wtforms.validators import Optional
 from .auth import admin_required
 from .exports import ExportError
 from .extensions import db
-from .forms import choices
+from .forms import choices, choose_version
 from .models import CodebookVersion
 from .services import exports as export_service
 from .services import reliability as reliability_service
@@ -78,13 +78,7 @@ class ExportForm(Form):
 def _form() -> tuple[ExportForm, CodebookVersion | None]:
     form = ExportForm(request.args)
     versions = reliability_service.analysed_versions(db.session)
-    form.version.choices = choices(
-        (v.id, f"{v.codebook.slug} v{v.number} ({v.codebook.title})") for v in versions
-    )
-    version = next((v for v in versions if v.id == form.version.data), None)
-    if version is None and versions:
-        version = versions[0]
-        form.version.data = version.id
+    version = choose_version(form.version, versions)
     columns = []
     if version is not None:
         for variable in version.parsed().variables:

@@ -41,6 +41,7 @@ from typing import IO, Any
 import yaml
 
 from .codebook import Codebook, Variable, VariableType
+from .metadata import KNOWN_COLUMNS
 
 __all__ = [
     "METADATA_FIELDS",
@@ -65,18 +66,7 @@ __all__ = [
 
 # Document metadata exported with the wide layouts, as ``doc_<field>`` columns: a codebook
 # may well have a variable named ``province`` or ``year`` of its own.
-METADATA_FIELDS = (
-    "title",
-    "province",
-    "city",
-    "level",
-    "year",
-    "value",
-    "vendor",
-    "kind",
-    "source_url",
-    "language",
-)
+METADATA_FIELDS = ("title", *KNOWN_COLUMNS)
 MULTIPLE_SEPARATOR = "|"
 EVIDENCE_SEPARATOR = "\n\n"
 SPSS_NAME_LIMIT = 64

@@ -36,6 +36,22 @@ def choices(pairs: Iterable[tuple[Any, str]]) -> list[SelectChoice]:
     return [SelectChoice(value, label) for value, label in pairs]
 
 
+def choose_version(field: Any, versions: list[Any]) -> Any:
+    """Offer codebook versions in a select field and return the one chosen.
+
+    An unknown or missing choice falls back to the first version offered (the newest).
+    Returns None when there is none.
+    """
+    field.choices = choices(
+        (v.id, f"{v.codebook.slug} v{v.number} ({v.codebook.title})") for v in versions
+    )
+    version = next((v for v in versions if v.id == field.data), None)
+    if version is None and versions:
+        version = versions[0]
+        field.data = version.id
+    return version
+
+
 class CheckboxesField(SelectMultipleField):
     """A set of options shown as check boxes."""
 

@@ -34,7 +34,7 @@ from .auth import admin_required
 from .codebook import Codebook as CodebookDefinition
 from .codebook import Variable
 from .extensions import db
-from .forms import choices
+from .forms import choices, choose_version
 from .models import Codebook, CodebookVersion
 from .reliability import MINIMUMS, VariableReliability
 from .services import reliability as service
@@ -137,13 +137,7 @@ def _select() -> Selection:
     """Read the filters of the request; unknown or invalid values fall back to the defaults."""
     form = FilterForm(request.args)
     versions = service.analysed_versions(db.session)
-    form.version.choices = choices(
-        (v.id, f"{v.codebook.slug} v{v.number} ({v.codebook.title})") for v in versions
-    )
-    version = next((v for v in versions if v.id == form.version.data), None)
-    if version is None and versions:
-        version = versions[0]
-        form.version.data = version.id
+    version = choose_version(form.version, versions)
     form.coder.choices = choices(
         (name, name) for name in (service.coders_of(db.session, version) if version else [])
     )
