@@ -20,10 +20,11 @@ from wtforms.validators import Optional
 from .auth import admin_required
 from .codebook import Codebook as CodebookDefinition
 from .codebook import VariableType
+from .coding import codebook_lang
 from .extensions import db
 from .forms import choices, choose_version
 from .models import CodebookVersion
-from .reliability_views import METADATA_LABELS, codebook_lang
+from .reliability_views import METADATA_LABELS
 from .services import reliability as reliability_service
 from .services import tabulate as tabulate_service
 from .tabulate import Crosstab, Frequencies, Scale, crosstab, frequencies

@@ -487,26 +487,13 @@ def _database_analysis(
     codebook_slug: str | None, version_number: int | None, include_in_progress: bool
 ) -> ReliabilityAnalysis:
     from .reliability_report import ReliabilityAnalysis
-    from .services.codebooks import find_codebook
-    from .services.reliability import analysed_versions, ratings_for
+    from .services.codebooks import find_version
+    from .services.reliability import ratings_for
 
     try:
-        codebook = find_codebook(db.session, codebook_slug)
+        version = find_version(db.session, codebook_slug, version_number)
     except LookupError as error:
         raise click.ClickException(str(error)) from None
-    versions = {version.number: version for version in codebook.versions}
-    if version_number is not None:
-        if version_number not in versions:
-            raise click.ClickException(
-                f"codebook {codebook.slug} has no version {version_number} "
-                f"(versions: {', '.join(map(str, sorted(versions)))})"
-            )
-        version = versions[version_number]
-    else:
-        # The newest version anyone has coded with; a codebook nobody has used yet gives its
-        # newest version, whose variables are then reported as not coded.
-        coded = [v for v in analysed_versions(db.session) if v.codebook_id == codebook.id]
-        version = coded[0] if coded else max(versions.values(), key=lambda v: v.number)
     definition, ratings = ratings_for(db.session, version, submitted_only=not include_in_progress)
     return ReliabilityAnalysis.from_codebook(definition, ratings)
 

@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, abort, render_template, request
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from wtforms import (
@@ -23,18 +22,17 @@ from wtforms import (
     Form,
     IntegerField,
     SelectField,
-    SelectMultipleField,
 )
 from wtforms.validators import NumberRange, Optional
-from wtforms.widgets import CheckboxInput, ListWidget
 
 from . import reliability as engine
 from . import reliability_report, sample_size
 from .auth import admin_required
 from .codebook import Codebook as CodebookDefinition
 from .codebook import Variable
+from .coding import codebook_lang
 from .extensions import db
-from .forms import choices, choose_version
+from .forms import CheckboxesField, choices, choose_version
 from .models import Codebook, CodebookVersion
 from .reliability import MINIMUMS, VariableReliability
 from .services import reliability as service
@@ -58,19 +56,6 @@ UNDEFINED_REASONS = {
     engine.NO_PAIRABLE_UNIT: _l("no document coded by two coders"),
     engine.NO_VARIATION: _l("no variation: every coder gave the same value throughout"),
 }
-
-
-def codebook_lang() -> str:
-    """The codebook language that goes with the interface: its Chinese texts for Chinese."""
-    locale = get_locale()
-    return "zh" if locale is not None and locale.language == "zh" else "en"
-
-
-class CheckboxesField(SelectMultipleField):
-    """A set of options shown as check boxes."""
-
-    widget = ListWidget(prefix_label=False)
-    option_widget = CheckboxInput()
 
 
 class FilterForm(Form):

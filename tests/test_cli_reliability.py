@@ -20,6 +20,7 @@ from annotator.reliability import variable_reliability
 from annotator.services import labels as label_service
 
 from .conftest import STUDY_CODEBOOK, Project
+from .test_reliability import JSON_KEYS
 
 # Krippendorff (2011), "Computing Krippendorff's alpha-reliability", section C: 4 coders,
 # 12 units, values 1-5 with missing data; nominal alpha 0.743, ordinal 0.815, interval 0.849.
@@ -28,22 +29,6 @@ KRIPPENDORFF_2011_C = {
     "B": [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, None, 3],
     "C": [None, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, None],
     "D": [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, None],
-}
-JSON_KEYS = {
-    "variable",
-    "level",
-    "alpha",
-    "ci95",
-    "q_below",
-    "n_units",
-    "n_coders",
-    "n_pairable",
-    "percent_agreement",
-    "fleiss_kappa",
-    "gwet_ac1",
-    "cohen_kappa",
-    "undefined_reason",
-    "options",
 }
 
 
@@ -142,7 +127,7 @@ variables:
     data = json.loads(result.stdout)
     assert list(data) == ["variables"]
     v, sets = data["variables"]
-    assert set(v) == JSON_KEYS and set(sets) == JSON_KEYS
+    assert list(v) == JSON_KEYS and list(sets) == JSON_KEYS
     assert (v["variable"], v["level"], round(v["alpha"], 3)) == ("v", "ordinal", 0.815)
     assert len(v["ci95"]) == 2 and v["ci95"][0] <= v["alpha"] <= v["ci95"][1]
     assert set(v["q_below"]) == {"0.667", "0.8"}
@@ -155,7 +140,7 @@ variables:
         "data=phone",
         "data=id",
     ]
-    assert all(set(option) == JSON_KEYS for option in sets["options"])
+    assert all(list(option) == JSON_KEYS for option in sets["options"])
 
 
 def test_without_bootstrap_the_interval_is_null(cli: Any, tmp_path: Path) -> None:

@@ -459,26 +459,30 @@ def test_bad_input_raises(level, domain, value, message):
         variable_reliability("v", {1: {"A": value, "B": value}}, level, domain)
 
 
+# The keys of a result in the documented JSON output, in order (issue 4's shape).
+JSON_KEYS = [
+    "variable",
+    "level",
+    "alpha",
+    "ci95",
+    "q_below",
+    "n_units",
+    "n_coders",
+    "n_pairable",
+    "percent_agreement",
+    "fleiss_kappa",
+    "gwet_ac1",
+    "cohen_kappa",
+    "undefined_reason",
+    "options",
+]
+
+
 def test_json_shape():
     result = variable_reliability(
         "v", ratings_from_rows(KRIPPENDORFF_2011), "nominal", samples=200, seed=3
     ).to_json()
-    assert list(result) == [
-        "variable",
-        "level",
-        "alpha",
-        "ci95",
-        "q_below",
-        "n_units",
-        "n_coders",
-        "n_pairable",
-        "percent_agreement",
-        "fleiss_kappa",
-        "gwet_ac1",
-        "cohen_kappa",
-        "undefined_reason",
-        "options",
-    ]
+    assert list(result) == JSON_KEYS
     assert set(result["q_below"]) == {"0.667", "0.8"}
     assert json.loads(json.dumps(result)) == result
     assert set(result["cohen_kappa"]) == {

@@ -80,3 +80,29 @@ def find_codebook(session: Session, slug: str | None) -> Codebook:
         raise LookupError("no codebook is loaded yet: run `annotator codebook load FILE` first")
     names = ", ".join(c.slug for c in codebooks)
     raise LookupError(f"several codebooks are loaded ({names}): name one")
+
+
+def find_version(session: Session, slug: str | None, number: int | None) -> CodebookVersion:
+    """Version ``number`` of the codebook ``slug`` (see find_codebook), else the newest
+    version anyone has coded with, else the newest. Raises LookupError naming the choices."""
+    from ..models import LabelSet
+
+    codebook = find_codebook(session, slug)
+    versions = {version.number: version for version in codebook.versions}
+    if not versions:
+        raise LookupError(f"codebook {codebook.slug} has no version")
+    if number is not None:
+        if number not in versions:
+            raise LookupError(
+                f"codebook {codebook.slug} has no version {number} "
+                f"(versions: {', '.join(map(str, sorted(versions)))})"
+            )
+        return versions[number]
+    coded = session.scalar(
+        select(CodebookVersion)
+        .join(LabelSet, LabelSet.codebook_version_id == CodebookVersion.id)
+        .where(CodebookVersion.codebook_id == codebook.id)
+        .order_by(CodebookVersion.number.desc())
+        .limit(1)
+    )
+    return coded or versions[max(versions)]

@@ -16,7 +16,6 @@ from sqlalchemy import func, select
 
 from ..exports import METADATA_FIELDS, CodedSet, ExportError, FinalSet, Quote
 from ..models import (
-    Codebook,
     CodebookVersion,
     Document,
     Evidence,
@@ -25,8 +24,7 @@ from ..models import (
     LabelStatus,
     User,
 )
-from . import Session
-from .codebooks import find_codebook
+from . import Session, codebooks
 from .reliability import unit_names
 
 # Label sets per batch; each batch reads its labels with one IN (...) of this many ids,
@@ -38,30 +36,12 @@ _METADATA_COLUMNS = [getattr(Document, name) for name in METADATA_FIELDS]
 def find_version(
     session: Session, codebook_slug: str | None, number: int | None
 ) -> CodebookVersion:
-    """The codebook version to export: ``number``, else the newest anyone has coded with,
-    else the newest. Raises ExportError naming the choices."""
+    """The codebook version to export (``services.codebooks.find_version``); ExportError
+    naming the choices when there is none."""
     try:
-        codebook: Codebook = find_codebook(session, codebook_slug)
+        return codebooks.find_version(session, codebook_slug, number)
     except LookupError as error:
         raise ExportError(str(error)) from None
-    versions = {version.number: version for version in codebook.versions}
-    if not versions:
-        raise ExportError(f"codebook {codebook.slug} has no version")
-    if number is not None:
-        if number not in versions:
-            raise ExportError(
-                f"codebook {codebook.slug} has no version {number} "
-                f"(versions: {', '.join(map(str, sorted(versions)))})"
-            )
-        return versions[number]
-    coded = session.scalar(
-        select(CodebookVersion)
-        .join(LabelSet, LabelSet.codebook_version_id == CodebookVersion.id)
-        .where(CodebookVersion.codebook_id == codebook.id)
-        .order_by(CodebookVersion.number.desc())
-        .limit(1)
-    )
-    return coded or versions[max(versions)]
 
 
 def _units(session: Session, document_ids: Any) -> dict[int, str]:
