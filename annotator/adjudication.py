@@ -1,13 +1,14 @@
 """Adjudication pages: the documents to adjudicate, and one document's values side by side.
 
-The PI, and a coder given the adjudicator right, decide each variable's final value: a
-coder's value or one typed, with a note. A coder never adjudicates a document they code
-(``services.adjudication.may_adjudicate``): the page answers 403.
+The PI, and a coder given the adjudicator right (given on the People page, ``admin``),
+decide each variable's final value: a coder's value or one entered in the variable's own
+field, as on the coding form, with a note; the document is shown beside the comparison. A
+coder never adjudicates a document they code (``services.adjudication.may_adjudicate``):
+the page answers 403.
 """
 
 from __future__ import annotations
 
-import re
 from functools import wraps
 from typing import Any, TypeVar, cast
 
@@ -17,13 +18,13 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import Form, HiddenField, RadioField, SelectField, StringField, TextAreaField
-from wtforms.validators import AnyOf, DataRequired, InputRequired, Length, Optional
+from wtforms import Field, Form, RadioField, SelectField, TextAreaField
+from wtforms.validators import InputRequired, Length, Optional
 
-from .auth import admin_required
-from .codebook import Variable, VariableType
+from .codebook import Variable
+from .documents import document_html
 from .extensions import db
-from .forms import choices
+from .forms import choices, form_to_value, value_to_form, variable_field
 from .models import CodebookVersion, Document, FinalValue, LabelSet, LabelStatus, User
 from .reliability_views import codebook_lang
 from .services import adjudication as service
@@ -56,7 +57,10 @@ class VersionForm(Form):
 
 
 class FinalValueForm(FlaskForm):
-    """One variable's decision: a coder's value, a typed one, or none."""
+    """One variable's decision: a coder's value, a typed one, or none.
+
+    ``value`` is the variable's own field, as on the coding form (``final_value_form``).
+    """
 
     class Meta:
         # The app's CSRFProtect checks every POST before the view runs; a per-form token
@@ -64,18 +68,26 @@ class FinalValueForm(FlaskForm):
         csrf = False
 
     source = RadioField(_l("Final value"), validators=[InputRequired()])
-    value = StringField(_l("Typed value"))
+    value: Field
     note = TextAreaField(_l("Note"), validators=[Length(max=2000)])
 
+    def validate(self, extra_validators: Any = None) -> bool:
+        """Check the typed value only when the decision is to type one."""
+        valid = super().validate(extra_validators)
+        if self.source.data != TYPED:
+            self.value.errors = []
+            valid = not any(field.errors for field in self)
+        return valid
 
-class AdjudicatorForm(FlaskForm):
-    """Give a coder the adjudicator right, or take it back (the PI's)."""
 
-    class Meta:
-        csrf = False  # checked by the app's CSRFProtect, as for FinalValueForm
-
-    username = HiddenField(validators=[DataRequired()])
-    allowed = HiddenField(validators=[AnyOf(["0", "1"])])
+def final_value_form(variable: Variable, lang: str, formdata: Any = None) -> FinalValueForm:
+    """The decision form of a variable, its typed value entered in the variable's own field."""
+    form_class = type(
+        "FinalValueForm", (FinalValueForm,), {"value": variable_field(variable, lang)}
+    )
+    form = form_class(formdata=formdata, prefix=variable.id)
+    form.value.label.text = _("Typed value")
+    return form
 
 
 def _version_label(version: CodebookVersion) -> str:
@@ -116,28 +128,10 @@ def _load(document_id: int, wanted_version: Any) -> tuple[Document, CodebookVers
     return document, version
 
 
-def typed_text(variable: Variable, value: Any) -> str:
-    """A stored value as the adjudicator would type it."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, list):
-        return ", ".join(str(code) for code in value)
-    return str(value)
-
-
-def parse_typed(variable: Variable, text: str) -> Any:
-    """What the adjudicator typed, as a value to check: codes of a multiple choice split."""
-    if variable.type is VariableType.MULTIPLE:
-        return [code for code in re.split(r"[\s,;，；]+", text) if code]
-    return text
-
-
 def _form(
     row: service.VariableComparison, coders: tuple[User, ...], formdata: Any = None
 ) -> FinalValueForm:
-    form = FinalValueForm(formdata=formdata, prefix=row.variable.id)
+    form = final_value_form(row.variable, codebook_lang(), formdata)
     options = [(str(coder.id), coder.username) for coder in coders]
     options.append((TYPED, _("typed value")))
     if row.final is not None:
@@ -148,7 +142,7 @@ def _form(
             form.source.data = str(row.final.source_coder_id)
         else:
             form.source.data = TYPED
-            form.value.data = typed_text(row.variable, row.final.value)
+            form.value.data = value_to_form(row.variable, row.final.value)
         form.note.data = row.final.note
     return form
 
@@ -187,6 +181,8 @@ def _render(
     return render_template(
         "adjudication/document.html",
         compared=compared,
+        document=document,
+        document_html=document_html(document),
         forms=forms,
         deciders=deciders,
         coders_by_id={coder.id: coder for coder in compared.coders},
@@ -222,37 +218,12 @@ def index() -> Any:
         version=version,
         statuses=statuses,
         agreement_is_final=current_app.config.get("AGREEMENT_IS_FINAL", False),
-        coders=(
-            service.coders_and_rights(db.session) if current_user.role.can_administer() else []
+        adjudicators=(
+            [coder for coder in service.coders_and_rights(db.session) if coder.can_adjudicate]
+            if current_user.role.can_administer()
+            else []
         ),
     )
-
-
-@bp.post("/adjudicators")
-@admin_required
-def adjudicators() -> Any:
-    """Give a coder the adjudicator right, or take it back."""
-    form = AdjudicatorForm()
-    person = (
-        db.session.scalar(select(User).where(User.username == form.username.data))
-        if form.validate()
-        else None
-    )
-    if person is None:
-        flash(_("Choose a coder."), "error")
-        return redirect(url_for("adjudication.index"))
-    try:
-        service.set_adjudicator(db.session, person, form.allowed.data == "1")
-    except service.AdjudicationError:
-        db.session.rollback()
-        flash(_("Choose a coder."), "error")
-        return redirect(url_for("adjudication.index"))
-    db.session.commit()
-    if person.can_adjudicate:
-        flash(_("%(username)s may now adjudicate.", username=person.username), "success")
-    else:
-        flash(_("%(username)s may no longer adjudicate.", username=person.username), "success")
-    return redirect(url_for("adjudication.index"))
 
 
 @bp.get("/<int:document_id>")
@@ -296,7 +267,7 @@ def set_value(document_id: int) -> Any:
                 version,
                 row.variable.id,
                 user=current_user,
-                value=parse_typed(row.variable, form.value.data or ""),
+                value=form_to_value(row.variable, form.value.data),
                 note=note,
             )
         else:

@@ -14,8 +14,16 @@ from .assignment import PlanError, parse_share_or_count
 from .auth import ROLE_NAMES, admin_required
 from .codebook import CodebookError
 from .extensions import db
-from .forms import AssignManualForm, AssignRuleForm, CodebookUploadForm, UserForm, choices
+from .forms import (
+    AdjudicatorForm,
+    AssignManualForm,
+    AssignRuleForm,
+    CodebookUploadForm,
+    UserForm,
+    choices,
+)
 from .models import Assignment, Document, LabelSet, LabelStatus, Role, User
+from .services import adjudication as adjudication_service
 from .services import assignments as assignment_service
 from .services import users as user_service
 from .services.codebooks import all_codebooks, find_codebook, load_codebook_text
@@ -123,6 +131,33 @@ def users() -> Any:
         status = 422
     people = db.session.scalars(select(User).order_by(User.role, User.username)).all()
     return render_template("admin/users.html", form=form, people=people), status
+
+
+@bp.post("/users/adjudicator")
+@admin_required
+def adjudicator() -> Any:
+    """Give a coder the adjudicator right, or take it back."""
+    form = AdjudicatorForm()
+    person = (
+        db.session.scalar(select(User).where(User.username == form.username.data))
+        if form.validate()
+        else None
+    )
+    if person is None:
+        flash(_("Choose a coder."), "error")
+        return redirect(url_for("admin.users"))
+    try:
+        adjudication_service.set_adjudicator(db.session, person, form.allowed.data == "1")
+    except adjudication_service.AdjudicationError:
+        db.session.rollback()
+        flash(_("%(username)s may always adjudicate.", username=person.username), "error")
+        return redirect(url_for("admin.users"))
+    db.session.commit()
+    if person.can_adjudicate:
+        flash(_("%(username)s may now adjudicate.", username=person.username), "success")
+    else:
+        flash(_("%(username)s may no longer adjudicate.", username=person.username), "success")
+    return redirect(url_for("admin.users"))
 
 
 def _assignment_forms() -> tuple[AssignRuleForm, AssignManualForm]:

@@ -20,6 +20,7 @@ from .forms import DocumentUploadForm
 from .metadata import MetadataError, parse_metadata_csv
 from .models import Assignment, Document, LabelSet
 from .sanitize import stored_document_html
+from .services import adjudication as adjudication_service
 from .services.documents import ImportReport, import_file, stored_path
 
 bp = Blueprint("documents", __name__, url_prefix="/documents")
@@ -33,7 +34,11 @@ FILE_HEADERS = {
 
 
 def get_document(document_id: int) -> Document:
-    """A document the current user may read: the PI any, a coder only an assigned one."""
+    """A document the current user may read: the PI any, a coder only an assigned one.
+
+    An adjudicator may also read a document they may adjudicate (never one they code), to
+    see it beside the coders' values; anyone else gets 404, as for a document that is not.
+    """
     document = db.session.get(Document, document_id)
     if document is None:
         abort(404)
@@ -44,7 +49,7 @@ def get_document(document_id: int) -> Document:
         .select_from(Assignment)
         .where(Assignment.document_id == document_id, Assignment.coder_id == current_user.id)
     )
-    if not assigned:
+    if not assigned and not adjudication_service.may_read(db.session, current_user, document):
         abort(404)
     return document
 
@@ -171,7 +176,7 @@ def show(document_id: int) -> Any:
 @bp.get("/<int:document_id>/file")
 @login_required
 def file(document_id: int) -> Any:
-    """The stored original file, to the PI or a coder assigned the document."""
+    """The stored original file, to the PI, a coder assigned the document, or an adjudicator."""
     document = get_document(document_id)
     path = stored_path(current_app.config["DATA_DIR"], document.sha256)
     if not path.is_file():

@@ -40,8 +40,10 @@ from typing import IO, Any
 
 import yaml
 
+from . import statfiles
 from .codebook import Codebook, Variable, VariableType
 from .metadata import KNOWN_COLUMNS
+from .statfiles import DataColumn, StatFileError
 
 __all__ = [
     "METADATA_FIELDS",
@@ -71,8 +73,6 @@ MULTIPLE_SEPARATOR = "|"
 EVIDENCE_SEPARATOR = "\n\n"
 SPSS_NAME_LIMIT = 64
 STATA_NAME_LIMIT = 32
-# Stata stores strings of up to 2,045 bytes inline; pyreadstat refuses longer ones.
-STATA_STRING_BYTES = 2000
 STATA_LABEL_CHARS = 80
 SPSS_LABEL_CHARS = 255
 # SPSS keywords that cannot name a variable.
@@ -589,85 +589,62 @@ def _truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _frame(table: Table, limit: int, label_chars: int) -> tuple[Any, dict[str, Any]]:
-    """The table as a DataFrame with safe names, and pyreadstat's label arguments."""
-    import pandas as pd
+def _variable_label(column: Column, limit: int) -> str:
+    """A column's label with its full name in brackets, cut to ``limit`` characters."""
+    if not column.label or column.label == column.name:
+        return _truncate(column.name, limit)
+    return _truncate(f"{column.label} [{column.name}]", limit)
 
+
+def _data_columns(table: Table, limit: int, label_chars: int) -> list[DataColumn]:
+    """The table's columns for an SPSS or Stata file: safe names, labels, value labels."""
     names = safe_names(table.names, limit)
-    data: dict[str, list[Any]] = {column.name: [] for column in table.columns}
-    columns = table.columns
-    for row in table.rows:
-        for column, cell in zip(columns, row, strict=True):
-            data[column.name].append(cell)
-    frame = pd.DataFrame(
-        {
-            names[column.name]: pd.Series(
-                [None if v is None else float(v) for v in data[column.name]],
-                dtype="float64",
-            )
-            if column.numeric
-            else pd.Series(data[column.name], dtype="object")
-            for column in columns
-        }
-    )
-    labels: dict[str, Any] = {
-        "column_labels": {
-            names[c.name]: _truncate(
-                c.name if not c.label or c.label == c.name else f"{c.label} [{c.name}]",
-                label_chars,
-            )
-            for c in columns
-        },
-        "variable_value_labels": {
-            names[c.name]: dict(c.value_labels) for c in columns if c.value_labels
-        },
-    }
-    return frame, labels
+    return [
+        DataColumn(
+            names[column.name],
+            _variable_label(column, label_chars),
+            numeric=column.numeric,
+            value_labels=dict(column.value_labels),
+            measure=column.measure,
+        )
+        for column in table.columns
+    ]
 
 
 def write_sav(path: str, table: Table) -> int:
     """Write a table as an SPSS ``.sav`` file with variable and value labels and measures.
 
-    Each variable label holds the column's label and its full name in brackets.
+    Each variable label holds the column's label and its full name in brackets; a text
+    longer than SPSS's 32,767 bytes is cut, ending with "…". The rows stream through a
+    temporary file (``statfiles``); returns the row count.
     """
-    import pyreadstat
-
-    frame, labels = _frame(table, SPSS_NAME_LIMIT, SPSS_LABEL_CHARS)
-    names = safe_names(table.names, SPSS_NAME_LIMIT)
-    measures = {names[c.name]: c.measure for c in table.columns if c.measure}
-    pyreadstat.write_sav(frame, path, variable_measure=measures, **labels)
-    return len(frame)
+    columns = _data_columns(table, SPSS_NAME_LIMIT, SPSS_LABEL_CHARS)
+    try:
+        return statfiles.write_sav(path, columns, table.rows)
+    except StatFileError as error:
+        raise ExportError(str(error)) from error
 
 
 def write_dta(path: str, table: Table) -> tuple[int, int]:
-    """Write a table as a Stata ``.dta`` file (version 15, UTF-8) with labels.
+    """Write a table as a Stata ``.dta`` file (format 118, Stata 14 and later, UTF-8) with
+    labels.
 
     Stata holds a string of at most 2,045 bytes; longer texts are cut to 2,000 bytes,
     ending with "…". Names are cut to 32 characters less the digits of the number of
     labelled columns (31 for up to 10). Returns the row count and the number of texts cut.
     """
-    import pyreadstat
-
-    # pyreadstat names each set of value labels after its column with a number appended
-    # (0, 1, ... in column order), and that name too must fit in 32 characters.
-    labelled = sum(1 for column in table.columns if column.value_labels)
-    limit = STATA_NAME_LIMIT - len(str(max(labelled - 1, 0)))
-    frame, labels = _frame(table, limit, STATA_LABEL_CHARS)
-    cut = 0
-    for name in frame.columns:
-        if frame[name].dtype != object:
-            continue
-        values = frame[name].tolist()
-        for i, value in enumerate(values):
-            if isinstance(value, str) and len(value.encode("utf-8")) > STATA_STRING_BYTES:
-                shortened = value.encode("utf-8")[: STATA_STRING_BYTES - 3].decode(
-                    "utf-8", "ignore"
-                )
-                values[i] = shortened + "…"
-                cut += 1
-        frame[name] = values
-    pyreadstat.write_dta(frame, path, version=15, **labels)
-    return len(frame), cut
+    # Each set of value labels is named after its column with a number appended (0, 1,
+    # ... in column order), as pyreadstat named them in earlier exports, and that name too
+    # must fit in 32 characters; keeping the scheme keeps the names of earlier exports.
+    labelled = [column.name for column in table.columns if column.value_labels]
+    limit = STATA_NAME_LIMIT - len(str(max(len(labelled) - 1, 0)))
+    columns = _data_columns(table, limit, STATA_LABEL_CHARS)
+    names = safe_names(table.names, limit)
+    label_names = {names[name]: f"{names[name]}{i}" for i, name in enumerate(labelled)}
+    try:
+        return statfiles.write_dta(path, columns, table.rows, label_names=label_names)
+    except StatFileError as error:
+        raise ExportError(str(error)) from error
 
 
 # --- the codebook --------------------------------------------------------------------

@@ -21,7 +21,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, InputRequired, NumberRange, Optional
+from wtforms.validators import AnyOf, DataRequired, InputRequired, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from .codebook import Codebook, Variable, VariableType
@@ -71,7 +71,8 @@ def field_name(variable: Variable) -> str:
     return FIELD_PREFIX + variable.id
 
 
-def _field_for(variable: Variable, lang: str) -> Field:
+def variable_field(variable: Variable, lang: str) -> Field:
+    """The field that enters a variable's value: the coding form's, and adjudication's."""
     label = variable.label.get(lang)
     optional = [Optional()]
     options = choices((option.code, option.label.get(lang)) for option in variable.options)
@@ -94,7 +95,9 @@ def _field_for(variable: Variable, lang: str) -> Field:
 
 def label_form_class(codebook: Codebook, lang: str = "en") -> type[LabelFormBase]:
     """A form class with one field per variable of the codebook, in codebook order."""
-    fields = {field_name(variable): _field_for(variable, lang) for variable in codebook.variables}
+    fields = {
+        field_name(variable): variable_field(variable, lang) for variable in codebook.variables
+    }
     return type("LabelForm", (LabelFormBase,), fields)
 
 
@@ -174,6 +177,18 @@ class UserForm(FlaskForm):
         default="",
     )
     password = StringField(_l("Password (leave empty to generate one)"))
+
+
+class AdjudicatorForm(FlaskForm):
+    """Give a coder the adjudicator right, or take it back (the People page)."""
+
+    class Meta:
+        # The app's CSRFProtect checks every POST before the view runs; a per-form token
+        # field would repeat the id "csrf_token" once per person on the page.
+        csrf = False
+
+    username = HiddenField(validators=[DataRequired()])
+    allowed = HiddenField(validators=[AnyOf(["0", "1"])])
 
 
 class AssignRuleForm(FlaskForm):

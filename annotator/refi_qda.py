@@ -8,7 +8,13 @@ codebook alone (``urn:QDA-XML:codebook:1.0``).
 The codebook becomes codes: one code per variable, with a child code per option. Each
 evidence quote becomes a coded passage (a ``PlainTextSelection``) of the document's plain
 text, coded with the option(s) the coder chose for the variable, or with the variable's
-code when it has no options or no option was chosen, and credited to the coder.
+code when it has no options or no option was chosen, and credited to the coder. A chosen
+option without a quote codes the whole source (a ``Coding`` of the source itself), still
+credited to its coder.
+
+Each document is also a case (``Case``) of its source: its metadata and the final values
+of variables without options are the case's variable values (``Variables``), and the final
+options chosen are the case's codes (``CodeRef``).
 
 Positions are counted in characters (Unicode code points) of the exported plain text,
 which is the document's extracted text: its pages joined with
@@ -30,7 +36,8 @@ import uuid
 import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import IO, Literal
 
@@ -55,6 +62,8 @@ _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _NAME_LIMIT = 100
 
 Which = Literal["project", "codebook"]
+# The types a REFI-QDA variable can have (``typeOfVariableType``).
+VariableKind = Literal["Text", "Boolean", "Integer", "Float", "Date", "DateTime"]
 
 
 class InvalidRefiQda(ValueError):
@@ -130,6 +139,42 @@ class Segment:
 
 
 @dataclass(frozen=True)
+class SourceCoding:
+    """A whole source coded with one code by one user: a value given without a quote."""
+
+    source_guid: str
+    code_guid: str
+    user_guid: str
+    created: datetime | None = None
+
+
+@dataclass(frozen=True)
+class CaseVariable:
+    """A variable cases have values of (a REFI-QDA ``Variable``): a metadata field, say."""
+
+    guid: str
+    name: str
+    kind: VariableKind = "Text"
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class Case:
+    """A unit of analysis: a document's source, its variable values and its codes.
+
+    ``values`` maps a variable's GUID to its value (None: missing, left out); a value is
+    written as the variable's kind asks (``variable_value_text``).
+    """
+
+    guid: str
+    name: str
+    source_guids: tuple[str, ...] = ()
+    code_guids: tuple[str, ...] = ()
+    values: tuple[tuple[str, object], ...] = ()
+    description: str | None = None
+
+
+@dataclass(frozen=True)
 class Project:
     """Everything a ``.qdpx`` holds."""
 
@@ -138,6 +183,9 @@ class Project:
     users: tuple[User, ...] = ()
     sources: tuple[Source, ...] = ()
     segments: tuple[Segment, ...] = ()
+    source_codings: tuple[SourceCoding, ...] = ()
+    variables: tuple[CaseVariable, ...] = ()
+    cases: tuple[Case, ...] = ()
     description: str | None = None
     created: datetime | None = None
     modified: datetime | None = None
@@ -172,6 +220,21 @@ def user_guid(username: str) -> str:
 def source_guid(sha256: str) -> str:
     """The GUID of a document, from the SHA-256 of its file."""
     return guid("source", sha256)
+
+
+def case_guid(sha256: str) -> str:
+    """The GUID of a document's case, from the SHA-256 of its file."""
+    return guid("case", sha256)
+
+
+def metadata_guid(field: str) -> str:
+    """The GUID of the case variable of a document metadata field."""
+    return guid("metadata", field)
+
+
+def final_variable_guid(codebook_id: str, variable_id: str) -> str:
+    """The GUID of the case variable holding a codebook variable's final values."""
+    return guid("final", codebook_id, variable_id)
 
 
 # --- from the codebook ------------------------------------------------------------------
@@ -227,6 +290,19 @@ def codes_for_value(codebook_id: str, variable: Variable, value: object) -> list
         if codes:
             return [option_guid(codebook_id, variable.id, code) for code in codes]
     return [variable_guid(codebook_id, variable.id)]
+
+
+def option_codes(codebook_id: str, variable: Variable, value: object) -> list[str]:
+    """The GUIDs of the option codes a value chooses, in codebook order.
+
+    Empty for a variable without options, a missing value, or codes the codebook lacks:
+    a whole source or a case is coded only with what was chosen, never with the variable's
+    own code (which, for a "no" or an empty answer, would read as the opposite).
+    """
+    if not variable.options or value is None:
+        return []
+    chosen = value if isinstance(value, list | tuple) else [value]
+    return [option_guid(codebook_id, variable.id, c) for c in variable.codes if c in chosen]
 
 
 # --- positions ---------------------------------------------------------------------------
@@ -335,6 +411,8 @@ def project_xml(project: Project) -> bytes:
             _element(users, "User", guid=user.guid, name=user.name, id=user.id)
     if project.codes:
         _codes_element(_element(root, "CodeBook"), project.codes)
+    kinds = _variables_element(root, project.variables)
+    _cases_element(root, project, kinds)
     if project.sources:
         _sources_element(root, project)
     if project.description:
@@ -342,13 +420,110 @@ def project_xml(project: Project) -> bytes:
     return _serialise(root)
 
 
+_VALUE_ELEMENTS: dict[str, str] = {
+    "Text": "TextValue",
+    "Boolean": "BooleanValue",
+    "Integer": "IntegerValue",
+    "Float": "FloatValue",
+    "Date": "DateValue",
+    "DateTime": "DateTimeValue",
+}
+
+
+def typed_value(kind: VariableKind, value: object) -> tuple[str, str]:
+    """The element (``TextValue`` ...) and text of a variable value of this kind.
+
+    Raises ValueError for a value the kind cannot hold (text for an Integer, NaN ...).
+    A Float is written as an ``xsd:decimal``, never in exponent notation.
+    """
+    if kind == "Text":
+        text = value if isinstance(value, str) else str(value)
+    elif kind == "Boolean" and isinstance(value, bool):
+        text = "true" if value else "false"
+    elif kind == "Integer" and isinstance(value, int) and not isinstance(value, bool):
+        text = str(value)
+    elif (
+        kind == "Float" and isinstance(value, int | float | Decimal) and not isinstance(value, bool)
+    ):
+        number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+        if not number.is_finite():
+            raise ValueError(f"{value!r} is not a finite number")
+        text = format(number, "f")
+    elif kind == "DateTime" and isinstance(value, datetime):
+        text = _timestamp(value)
+    elif kind == "Date" and isinstance(value, date) and not isinstance(value, datetime):
+        text = value.isoformat()
+    else:
+        raise ValueError(f"a {kind} variable cannot hold {value!r}")
+    return _VALUE_ELEMENTS[kind], text
+
+
+def _variables_element(
+    root: etree._Element, variables: Sequence[CaseVariable]
+) -> dict[str, VariableKind]:
+    """Write ``Variables``; the kind of each variable by GUID."""
+    kinds: dict[str, VariableKind] = {}
+    names: set[str] = set()
+    for variable in variables:
+        if variable.guid in kinds or variable.name in names:
+            raise ValueError(f"two variables named {variable.name!r} or with one GUID")
+        kinds[variable.guid] = variable.kind
+        names.add(variable.name)
+    if variables:
+        element = _element(root, "Variables")
+        for variable in variables:
+            child = _element(
+                element,
+                "Variable",
+                guid=variable.guid,
+                name=variable.name,
+                typeOfVariable=variable.kind,
+            )
+            if variable.description:
+                _text_element(child, "Description", variable.description)
+    return kinds
+
+
+def _cases_element(root: etree._Element, project: Project, kinds: dict[str, VariableKind]) -> None:
+    """Write ``Cases``: each case's codes, variable values and sources, in schema order."""
+    if not project.cases:
+        return
+    sources = {source.guid for source in project.sources}
+    codes = {code.guid for top in project.codes for code in top.walk()}
+    element = _element(root, "Cases")
+    for case in project.cases:
+        child = _element(element, "Case", guid=case.guid, name=case.name)
+        if case.description:
+            _text_element(child, "Description", case.description)
+        for code in dict.fromkeys(case.code_guids):
+            if code not in codes:
+                raise ValueError(f"case {case.name!r} is coded with an unknown code {code}")
+            _element(child, "CodeRef", targetGUID=code)
+        for variable, value in case.values:
+            if variable not in kinds:
+                raise ValueError(f"case {case.name!r} has a value of an unknown variable")
+            if value is None:
+                continue
+            tag, text = typed_value(kinds[variable], value)
+            value_element = _element(child, "VariableValue")
+            _element(value_element, "VariableRef", targetGUID=variable)
+            _text_element(value_element, tag, text)
+        for source in case.source_guids:
+            if source not in sources:
+                raise ValueError(f"case {case.name!r} refers to an unknown source {source}")
+            _element(child, "SourceRef", targetGUID=source)
+
+
 def _sources_element(root: etree._Element, project: Project) -> None:
     by_source: dict[str, list[Segment]] = {}
     for segment in project.segments:
         by_source.setdefault(segment.source_guid, []).append(segment)
-    unknown = set(by_source) - {source.guid for source in project.sources}
+    whole: dict[str, list[SourceCoding]] = {}
+    for coding in project.source_codings:
+        whole.setdefault(coding.source_guid, []).append(coding)
+    unknown = (set(by_source) | set(whole)) - {source.guid for source in project.sources}
     if unknown:
-        raise ValueError(f"segments of unknown sources: {', '.join(sorted(unknown))}")
+        raise ValueError(f"codings of unknown sources: {', '.join(sorted(unknown))}")
     sources = _element(root, "Sources")
     for source in project.sources:
         created = _timestamp(source.created) if source.created else None
@@ -379,6 +554,27 @@ def _sources_element(root: etree._Element, project: Project) -> None:
                 creationDateTime=created,
             )
         _selections(text_source, source, by_source.get(source.guid, []))
+        _source_codings(text_source, source, whole.get(source.guid, []))
+
+
+def _source_codings(
+    parent: etree._Element, source: Source, codings: Sequence[SourceCoding]
+) -> None:
+    """One ``Coding`` of the whole source per code and user (after its selections)."""
+    seen: set[tuple[str, str]] = set()
+    for coding in codings:
+        key = (coding.user_guid, coding.code_guid)
+        if key in seen:
+            continue
+        seen.add(key)
+        element = _element(
+            parent,
+            "Coding",
+            guid=guid("source coding", source.guid, coding.user_guid, coding.code_guid),
+            creatingUser=coding.user_guid,
+            creationDateTime=_timestamp(coding.created) if coding.created else None,
+        )
+        _element(element, "CodeRef", targetGUID=coding.code_guid)
 
 
 def _selections(parent: etree._Element, source: Source, segments: Sequence[Segment]) -> None:

@@ -177,15 +177,15 @@ ROUTES = [
         403,
         "/adjudicate/{shared}",
     ),
-    # Giving a coder the adjudicator right: the PI's alone.
+    # Giving a coder the adjudicator right, on the People page: the PI's alone.
     route(
-        "adjudication.adjudicators",
+        "admin.adjudicator",
         "POST",
-        "/adjudicate/adjudicators",
+        "/admin/users/adjudicator",
         LOGIN,
         403,
         403,
-        "/adjudicate/",
+        "/admin/users",
         data={"username": "carol", "allowed": "1"},
     ),
 ]
@@ -433,6 +433,42 @@ def test_unassigned_document_looks_like_no_document(
     missing = client.get(page.format(id=999_999))
     assert unassigned.status_code == missing.status_code == 404
     assert unassigned.get_data() == missing.get_data()
+
+
+@pytest.mark.parametrize(
+    ("coder", "document", "expected"),
+    [
+        ("carol", SHARED, 200),  # bob submitted it; carol codes it not
+        ("carol", "report.html", 404),  # bob's, not submitted: nothing to adjudicate
+        ("carol", "notes.md", 404),  # nobody's
+        ("alice", "report.html", 404),
+    ],
+)
+@pytest.mark.parametrize("page", ["/documents/{id}/file", "/code/{id}", "/documents/{id}"])
+def test_the_adjudicator_right_opens_only_documents_to_adjudicate(
+    client: FlaskClient,
+    auth: AuthActions,
+    project: Project,
+    coder: str,
+    document: str,
+    expected: int,
+    page: str,
+) -> None:
+    # The right opens the stored file, for the adjudication page's viewer, and nothing else:
+    # never the coding page, nor the PI's document page.
+    bob_codes_the_shared_document(project)
+    person = db.session.get(User, project.users[coder])
+    assert person is not None
+    person.can_adjudicate = True
+    db.session.commit()
+    auth.login(coder)
+    status = client.get(page.format(id=project.document_ids[document])).status_code
+    if page == "/documents/{id}/file":
+        assert status == expected
+    elif page == "/code/{id}":
+        assert status == 404
+    else:
+        assert status == 403
 
 
 def test_pi_sees_both_coders_label_sets(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from annotator.extensions import db
 from annotator.models import (
+    Assignment,
     Codebook,
     CodebookVersion,
     Document,
@@ -432,7 +434,7 @@ def test_pi_decides_from_a_coder_and_by_typing(
         {
             "variable": "service_type",
             "service_type-source": "typed",
-            "service_type-value": "crime_reporting, emergency_alarm",
+            "service_type-value": ["crime_reporting", "emergency_alarm"],
         },
     )
     assert response.status_code == 302
@@ -551,29 +553,267 @@ def test_agreement_is_final_is_said_on_the_page(
     assert "final: all coders agree" in body
 
 
-def test_the_pi_gives_and_takes_back_the_adjudicator_right(
+def test_the_pi_gives_and_takes_back_the_adjudicator_right_on_the_people_page(
     client: FlaskClient, auth: AuthActions, project: Project
 ) -> None:
     both_code(project)
     auth.login("pi")
-    assert "Give the right" in client.get("/adjudicate/").get_data(as_text=True)
-    response = auth.post("/adjudicate/adjudicators", {"username": "carol", "allowed": "1"})
-    assert response.headers["Location"] == "/adjudicate/"
+    people = client.get("/admin/users").get_data(as_text=True)
+    carol_cell = re.search(r'id="adjudicator-carol">(.*?)</td>', people, re.S)
+    assert carol_cell is not None and "Give the right" in carol_cell.group(1)
+    assert 'name="username" value="carol"' in carol_cell.group(1)
+    # The adjudication list points there rather than having a control of its own.
+    listing = client.get("/adjudicate/").get_data(as_text=True)
+    assert "No coder has the adjudicator right." in listing and 'href="/admin/users"' in listing
+    response = auth.post("/admin/users/adjudicator", {"username": "carol", "allowed": "1"})
+    assert response.headers["Location"] == "/admin/users"
+    people = client.get("/admin/users").get_data(as_text=True)
+    assert "carol may now adjudicate." in people
+    carol_cell = re.search(r'id="adjudicator-carol">(.*?)</td>', people, re.S)
+    assert carol_cell is not None and "Take the right back" in carol_cell.group(1)
+    assert "carol" in client.get("/adjudicate/").get_data(as_text=True).split("Adjudicators")[1]
     # The PI always may: no right to give or take.
-    auth.post("/adjudicate/adjudicators", {"username": "pi", "allowed": "0"})
+    auth.post("/admin/users/adjudicator", {"username": "pi", "allowed": "0"})
+    assert "pi may always adjudicate." in client.get("/admin/users").get_data(as_text=True)
+    # Not a person, or no choice: refused, nothing changed.
+    auth.post("/admin/users/adjudicator", {"username": "nobody", "allowed": "1"})
+    auth.post("/admin/users/adjudicator", {"username": "bob", "allowed": "maybe"})
+    assert "Choose a coder." in client.get("/admin/users").get_data(as_text=True)
     db.session.expire_all()
     assert user(project, "carol").can_adjudicate
     assert user(project, "pi").may_adjudicate
+    assert not user(project, "bob").can_adjudicate
     auth.logout()
     auth.login("carol")
     assert client.get("/adjudicate/").status_code == 200
     assert (
-        auth.post("/adjudicate/adjudicators", {"username": "bob", "allowed": "1"}).status_code
+        auth.post("/admin/users/adjudicator", {"username": "bob", "allowed": "1"}).status_code
         == 403
     )
+    # Without the CSRF token, refused before anything is looked at.
     auth.logout()
     auth.login("pi")
-    auth.post("/adjudicate/adjudicators", {"username": "carol", "allowed": "0"})
+    response = client.post("/admin/users/adjudicator", data={"username": "carol", "allowed": "0"})
+    assert response.status_code == 400
+    db.session.expire_all()
+    assert user(project, "carol").can_adjudicate
+    auth.post("/admin/users/adjudicator", {"username": "carol", "allowed": "0"})
     db.session.expire_all()
     assert not user(project, "carol").can_adjudicate
     assert not user(project, "bob").can_adjudicate
+    auth.logout()
+    auth.login("carol")
+    assert client.get("/adjudicate/").status_code == 403
+
+
+# --- the document beside the comparison ------------------------------------------------------
+
+
+def test_the_adjudicator_sees_the_document_beside_the_comparison(
+    client: FlaskClient, auth: AuthActions, project: Project
+) -> None:
+    code(project, "alice", ALICE)
+    bob = code(project, "bob", BOB, submit=False)
+    quote = label_service.add_evidence(
+        db.session, bob, user(project, "bob"), variable="province", page=1, quote="福建省公安厅"
+    )
+    bob.status = LabelStatus.SUBMITTED
+    db.session.commit()
+    grant(project, "carol")
+    shared = project.document_ids[SHARED]
+    auth.login("carol")
+    body = client.get(f"/adjudicate/{shared}").get_data(as_text=True)
+    # The PDF viewer, fed by the file route, and the extracted text, beside the table.
+    assert f'data-pdf-url="/documents/{shared}/file"' in body
+    assert body.index('class="document-pane"') < body.index('class="adjudication"')
+    assert 'id="page-1"' in body and "福建省公安厅" in body
+    # Bob's quote, located so that the page's script highlights it on a click.
+    assert (
+        f'<li data-evidence-id="{quote.id}" data-page="1" data-start="{quote.start}" '
+        f'data-end="{quote.end}"><a href="#page-1" class="evidence-link"'
+    ) in body
+    assert "/static/adjudication.js" in body
+    # The PI's document page stays the PI's.
+    assert f'href="/documents/{shared}"' not in body
+    pdf = client.get(f"/documents/{shared}/file")
+    assert pdf.status_code == 200
+    assert pdf.mimetype == "application/pdf" and pdf.data.startswith(b"%PDF")
+    assert client.get(f"/documents/{shared}").status_code == 403
+    assert client.get(f"/code/{shared}").status_code == 404
+
+
+def test_an_html_document_is_rendered_beside_the_comparison(
+    client: FlaskClient, auth: AuthActions, project: Project
+) -> None:
+    code(project, "bob", BOB, name="report.html")
+    grant(project, "carol")
+    auth.login("carol")
+    body = client.get(f"/adjudicate/{project.document_ids['report.html']}").get_data(as_text=True)
+    assert 'class="document-html" data-role="document-html"' in body
+    assert "data-pdf-viewer" not in body
+
+
+def test_the_document_stays_hidden_from_those_who_may_not_adjudicate_it(
+    client: FlaskClient, auth: AuthActions, project: Project
+) -> None:
+    both_code(project)
+    shared = project.document_ids[SHARED]
+    alice = grant(project, "alice")
+    # Coded by her, though no longer assigned: still hers, so neither the page nor the file.
+    db.session.execute(
+        db.delete(Assignment).where(
+            Assignment.coder_id == alice.id, Assignment.document_id == shared
+        )
+    )
+    db.session.commit()
+    assert not adjudication.may_read(db.session, alice, document(project))
+    assert adjudication.may_read(db.session, grant(project, "carol"), document(project))
+    auth.login("alice")
+    assert client.get(f"/adjudicate/{shared}").status_code == 403
+    assert client.get(f"/documents/{shared}/file").status_code == 404
+    auth.logout()
+    # A coder without the right: 404, as for a document that does not exist.
+    code(project, "alice", ALICE, name=ALICE_ALONE)
+    auth.login("bob")
+    assert client.get(f"/documents/{project.document_ids[ALICE_ALONE]}/file").status_code == 404
+    auth.logout()
+    grant(project, "bob")
+    auth.login("bob")
+    assert client.get(f"/documents/{project.document_ids[ALICE_ALONE]}/file").status_code == 200
+
+
+# --- typed final values in the variable's own field -----------------------------------------
+
+
+def test_typed_values_use_the_variables_own_fields(
+    client: FlaskClient, pi: AuthActions, project: Project
+) -> None:
+    both_code(project)
+    body = client.get(f"/adjudicate/{project.document_ids[SHARED]}").get_data(as_text=True)
+    rows = {
+        name: re.search(rf'<tr id="v-{name}".*?</tr>', body, re.S).group(0)  # type: ignore[union-attr]
+        for name in ("document_kind", "service_type", "year", "vendor_is_tencent", "city")
+    }
+    assert 'name="document_kind-value" type="radio" value="award"' in rows["document_kind"]
+    assert (
+        'name="service_type-value" type="checkbox" value="crime_reporting"' in rows["service_type"]
+    )
+    assert re.search(r'<input[^>]*name="year-value"[^>]*type="number"', rows["year"])
+    assert 'name="vendor_is_tencent-value" type="radio" value="yes"' in rows["vendor_is_tencent"]
+    assert re.search(r'<textarea[^>]*name="city-value"', rows["city"])
+    # No typing of codes any more.
+    assert "separate codes with commas" not in body
+
+
+@pytest.mark.parametrize(
+    ("variable", "posted", "stored"),
+    [
+        ("document_kind", "award", "award"),  # one choice: a radio button
+        (
+            "service_type",
+            ["emergency_alarm", "crime_reporting"],  # several: check boxes
+            ["crime_reporting", "emergency_alarm"],
+        ),
+        ("service_type", [], None),  # none ticked: decided missing
+        ("year", "2020", 2020),  # a number field
+        ("procurement_value_cny", "1280.5", 1280.5),
+        ("vendor_is_tencent", "no", False),  # yes/no
+        ("city", "  福州市鼓楼区 ", "福州市鼓楼区"),  # free text
+    ],
+)
+def test_a_typed_value_is_posted_in_its_own_field(
+    client: FlaskClient,
+    pi: AuthActions,
+    project: Project,
+    variable: str,
+    posted: Any,
+    stored: Any,
+) -> None:
+    both_code(project)
+    shared = project.document_ids[SHARED]
+    response = pi.post(
+        f"/adjudicate/{shared}/final",
+        {
+            "variable": variable,
+            f"{variable}-source": "typed",
+            f"{variable}-value": posted,
+            f"{variable}-note": "typed by the PI",
+        },
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+    final = db.session.scalar(db.select(FinalValue))
+    assert final is not None
+    assert (final.variable, final.value, final.source_coder_id, final.note) == (
+        variable,
+        stored,
+        None,
+        "typed by the PI",
+    )
+    # The form shows the decision again in the same field.
+    body = client.get(f"/adjudicate/{shared}").get_data(as_text=True)
+    row = re.search(rf'<tr id="v-{variable}".*?</tr>', body, re.S)
+    assert row is not None
+    if isinstance(stored, list):
+        for code_ in stored:
+            assert re.search(rf'<input checked[^>]*value="{code_}"', row.group(0))
+    elif isinstance(stored, str) and variable == "document_kind":
+        assert re.search(rf'<input checked[^>]*value="{stored}"', row.group(0))
+
+
+@pytest.mark.parametrize(
+    ("variable", "posted", "message", "kept"),
+    [
+        ("year", "twenty", "Not a valid decimal value", 'value="twenty"'),
+        ("year", "1990", "below the minimum", 'value="1990"'),
+        ("document_kind", "no_such_code", "Not a valid choice", None),
+        ("service_type", ["crime_reporting", "no_such_code"], "not a valid choice", None),
+    ],
+)
+def test_a_refused_typed_value_says_why_and_keeps_what_was_typed(
+    client: FlaskClient,
+    pi: AuthActions,
+    project: Project,
+    variable: str,
+    posted: Any,
+    message: str,
+    kept: str | None,
+) -> None:
+    both_code(project)
+    response = pi.post(
+        f"/adjudicate/{project.document_ids[SHARED]}/final",
+        {
+            "variable": variable,
+            f"{variable}-source": "typed",
+            f"{variable}-value": posted,
+            f"{variable}-note": "my reasons",
+        },
+    )
+    assert response.status_code == 422
+    body = response.get_data(as_text=True)
+    row = re.search(rf'<tr id="v-{variable}".*?</tr>', body, re.S)
+    assert row is not None
+    errors = re.findall(r'<p class="field-error" role="alert">(.*?)</p>', row.group(0))
+    assert len(errors) == 1 and message in errors[0]
+    assert "my reasons" in row.group(0)
+    assert re.search(r'<input checked[^>]*value="typed"', row.group(0))
+    if kept:
+        assert kept in row.group(0)
+    if variable == "service_type":
+        assert re.search(r'<input checked[^>]*value="crime_reporting"', row.group(0))
+    assert db.session.scalar(db.select(FinalValue)) is None
+
+
+def test_a_coders_value_ignores_the_typed_field(
+    client: FlaskClient, pi: AuthActions, project: Project
+) -> None:
+    both_code(project)
+    response = pi.post(
+        f"/adjudicate/{project.document_ids[SHARED]}/final",
+        {"variable": "year", "year-source": str(project.users["alice"]), "year-value": "x"},
+    )
+    assert response.status_code == 302
+    final = db.session.scalar(db.select(FinalValue))
+    assert final is not None and (final.value, final.source_coder_id) == (
+        2019,
+        project.users["alice"],
+    )

@@ -203,7 +203,7 @@ FORM_POSTS = [
     ("/admin/assignments/manual", "pi"),
     ("/adjudicate/{shared}/final", "pi"),
     ("/adjudicate/{shared}/accept-agreed", "pi"),
-    ("/adjudicate/adjudicators", "pi"),
+    ("/admin/users/adjudicator", "pi"),
 ]
 
 

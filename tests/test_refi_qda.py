@@ -7,8 +7,10 @@ import re
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -382,6 +384,277 @@ def test_without_codebook_xsd_validation_says_so() -> None:
         refi_qda.validate(b"<x/>", which="codebook")
 
 
+# --- variables, cases and whole-source codings ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("kind", "award", [("kind", "award")]),
+        ("kind", None, []),
+        ("kind", "unknown", []),
+        ("services", ["c", "a"], [("services", "a"), ("services", "c")]),
+        ("services", [], []),
+        ("vendor", "Tencent", []),
+    ],
+)
+def test_option_codes_never_fall_back_to_the_variable(
+    variable: str, value: object, expected: list[tuple[str, str]]
+) -> None:
+    got = refi_qda.option_codes("cb", small_codebook().variable(variable), value)
+    assert got == [refi_qda.option_guid("cb", v, o) for v, o in expected]
+
+
+@pytest.mark.parametrize(
+    ("kind", "value", "element", "text"),
+    [
+        ("Text", "广东省深圳市", "TextValue", "广东省深圳市"),
+        ("Text", 2019, "TextValue", "2019"),
+        ("Integer", 2019, "IntegerValue", "2019"),
+        ("Float", Decimal("1234567.50"), "FloatValue", "1234567.50"),
+        ("Float", 1e-7, "FloatValue", "0.0000001"),
+        ("Float", 2.5e20, "FloatValue", "250000000000000000000"),
+        ("Float", 300, "FloatValue", "300"),
+        ("Boolean", False, "BooleanValue", "false"),
+        ("Boolean", True, "BooleanValue", "true"),
+        ("Date", date(2026, 3, 1), "DateValue", "2026-03-01"),
+        (
+            "DateTime",
+            datetime(2026, 3, 1, 16, 30, tzinfo=timezone(timedelta(hours=8))),
+            "DateTimeValue",
+            "2026-03-01T08:30:00Z",
+        ),
+    ],
+)
+def test_typed_value(kind: refi_qda.VariableKind, value: object, element: str, text: str) -> None:
+    assert refi_qda.typed_value(kind, value) == (element, text)
+
+
+@pytest.mark.parametrize(
+    ("kind", "value"),
+    [
+        ("Integer", "2019"),
+        ("Integer", True),
+        ("Integer", 2019.0),
+        ("Float", float("nan")),
+        ("Float", Decimal("Infinity")),
+        ("Float", True),
+        ("Boolean", "yes"),
+        ("Boolean", 1),
+        ("Date", datetime(2026, 3, 1, tzinfo=UTC)),
+        ("DateTime", date(2026, 3, 1)),
+    ],
+)
+def test_typed_value_refuses_what_the_kind_cannot_hold(
+    kind: refi_qda.VariableKind, value: object
+) -> None:
+    with pytest.raises(ValueError):
+        refi_qda.typed_value(kind, value)
+
+
+def target(element: Any, path: str) -> str:
+    """The ``targetGUID`` of the first ``path`` under ``element``."""
+    found = element.find(path, NS)
+    assert found is not None, f"no {path}"
+    return str(found.get("targetGUID"))
+
+
+def case_project(**changes: Any) -> refi_qda.Project:
+    """One source, one case with a Chinese value, a number and a code; ``changes`` replace."""
+    codes = refi_qda.code_tree(small_codebook())
+    source = refi_qda.Source(guid=refi_qda.source_guid("2" * 64), name="公告.pdf", text="正文")
+    province = refi_qda.CaseVariable(refi_qda.metadata_guid("province"), "doc_province")
+    year = refi_qda.CaseVariable(refi_qda.metadata_guid("year"), "doc_year", "Integer")
+    case = refi_qda.Case(
+        guid=refi_qda.case_guid("2" * 64),
+        name="公告.pdf",
+        source_guids=(source.guid,),
+        code_guids=(codes[0].children[1].guid,),
+        values=((province.guid, "广东省"), (year.guid, 2021)),
+        description="一个案例",
+    )
+    fields: dict[str, Any] = {
+        "name": "P",
+        "codes": codes,
+        "sources": (source,),
+        "variables": (province, year),
+        "cases": (case,),
+    }
+    return refi_qda.Project(**{**fields, **changes})
+
+
+def test_cases_hold_codes_values_and_sources_in_schema_order() -> None:
+    project = case_project()
+    xml = refi_qda.project_xml(project)
+    refi_qda.validate(xml)
+    root = etree.fromstring(xml)
+    assert [etree.QName(child).localname for child in root] == [
+        "CodeBook",
+        "Variables",
+        "Cases",
+        "Sources",
+    ]
+    variables = root.findall("q:Variables/q:Variable", NS)
+    assert [(v.get("name"), v.get("typeOfVariable")) for v in variables] == [
+        ("doc_province", "Text"),
+        ("doc_year", "Integer"),
+    ]
+    case = root.find("q:Cases/q:Case", NS)
+    assert case is not None and case.get("name") == "公告.pdf"
+    assert [etree.QName(child).localname for child in case] == [
+        "Description",
+        "CodeRef",
+        "VariableValue",
+        "VariableValue",
+        "SourceRef",
+    ]
+    assert target(case, "q:CodeRef") == refi_qda.option_guid("cb", "kind", "award")
+    values = [
+        (target(v, "q:VariableRef"), etree.QName(v[1]).localname, v[1].text)
+        for v in case.findall("q:VariableValue", NS)
+    ]
+    assert values == [
+        (refi_qda.metadata_guid("province"), "TextValue", "广东省"),
+        (refi_qda.metadata_guid("year"), "IntegerValue", "2021"),
+    ]
+    assert target(case, "q:SourceRef") == project.sources[0].guid
+
+
+def test_a_missing_value_is_left_out_of_the_case() -> None:
+    base = case_project()
+    case = base.cases[0]
+    project = case_project(
+        cases=(
+            refi_qda.Case(
+                case.guid, case.name, case.source_guids, values=((base.variables[0].guid, None),)
+            ),
+        )
+    )
+    xml = refi_qda.project_xml(project)
+    refi_qda.validate(xml)
+    assert etree.fromstring(xml).findall(".//q:VariableValue", NS) == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"cases": (refi_qda.Case(refi_qda.case_guid("x"), "x", (refi_qda.source_guid("y"),)),)},
+            "unknown source",
+        ),
+        (
+            {
+                "cases": (
+                    refi_qda.Case(refi_qda.case_guid("x"), "x", code_guids=(refi_qda.guid("no"),)),
+                )
+            },
+            "unknown code",
+        ),
+        (
+            {
+                "cases": (
+                    refi_qda.Case(
+                        refi_qda.case_guid("x"), "x", values=((refi_qda.guid("no"), "v"),)
+                    ),
+                )
+            },
+            "unknown variable",
+        ),
+        (
+            {
+                "variables": (
+                    refi_qda.CaseVariable(refi_qda.metadata_guid("year"), "doc_year", "Integer"),
+                )
+                * 2
+            },
+            "two variables",
+        ),
+        (
+            {
+                "variables": (
+                    refi_qda.CaseVariable(refi_qda.metadata_guid("a"), "same"),
+                    refi_qda.CaseVariable(refi_qda.metadata_guid("b"), "same"),
+                ),
+                "cases": (),
+            },
+            "two variables",
+        ),
+        (
+            {
+                "variables": (
+                    refi_qda.CaseVariable(
+                        refi_qda.metadata_guid("province"), "doc_province", "Integer"
+                    ),
+                    refi_qda.CaseVariable(refi_qda.metadata_guid("year"), "doc_year", "Integer"),
+                )
+            },
+            "cannot hold",
+        ),
+        (
+            {
+                "source_codings": (
+                    refi_qda.SourceCoding(
+                        refi_qda.source_guid("y"), refi_qda.guid("c"), refi_qda.user_guid("u")
+                    ),
+                )
+            },
+            "unknown sources",
+        ),
+    ],
+)
+def test_cases_and_codings_that_point_nowhere_are_refused(
+    changes: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        refi_qda.project_xml(case_project(**changes))
+
+
+@pytest.mark.parametrize("pdf", [False, True])
+def test_a_value_without_a_quote_codes_the_whole_source(tmp_path: Path, pdf: bool) -> None:
+    codes = refi_qda.code_tree(small_codebook())
+    award, tender = codes[0].children[1].guid, codes[0].children[0].guid
+    original = tmp_path / "stored"
+    original.write_bytes(b"%PDF-1.4 fake")
+    source = refi_qda.Source(
+        guid=refi_qda.source_guid("3" * 64),
+        name="d",
+        text="hello world",
+        original=original if pdf else None,
+        extension="pdf" if pdf else "txt",
+    )
+    alice, bob = refi_qda.user_guid("alice"), refi_qda.user_guid("bob")
+    when = datetime(2026, 3, 1, 8, 30, tzinfo=UTC)
+    project = refi_qda.Project(
+        name="P",
+        codes=codes,
+        users=(refi_qda.User(alice, "Alice"), refi_qda.User(bob, "Bob")),
+        sources=(source,),
+        segments=(refi_qda.Segment(source.guid, 0, 5, tender, alice, when),),
+        source_codings=(
+            refi_qda.SourceCoding(source.guid, award, bob, when),
+            refi_qda.SourceCoding(source.guid, award, bob, when),  # once only
+            refi_qda.SourceCoding(source.guid, award, alice),
+        ),
+    )
+    xml = refi_qda.project_xml(project)
+    refi_qda.validate(xml)
+    root = etree.fromstring(xml)
+    text_source = root.find(
+        "q:Sources/q:PDFSource/q:Representation" if pdf else "q:Sources/q:TextSource", NS
+    )
+    assert text_source is not None
+    assert [etree.QName(child).localname for child in text_source] == [
+        "PlainTextSelection",
+        "Coding",
+        "Coding",
+    ]
+    codings = text_source.findall("q:Coding", NS)
+    assert [
+        (c.get("creatingUser"), c.get("creationDateTime"), target(c, "q:CodeRef")) for c in codings
+    ] == [(bob, "2026-03-01T08:30:00Z", award), (alice, None, award)]
+    assert len({c.get("guid") for c in codings}) == 2
+
+
 # --- from the database -------------------------------------------------------------------
 
 
@@ -407,6 +680,18 @@ class Coded:
     quotes: list[tuple[str, int, str]]  # Alice's: file name, page, quote
 
 
+ALICE_VALUES: dict[str, Any] = {
+    "service_type": ["crime_reporting", "public_relations"],
+    "integration_depth": "symbolic",
+    "data_collected": ["phone"],
+    "document_kind": "tender",
+    "province": "beijing",
+    "admin_level": "county",
+    "year": 2019,
+    "vendor": "腾讯",
+}
+
+
 def coded_project(project: Project) -> Coded:
     """Alice codes two PDFs (Chinese included) and submits; Bob quotes but does not submit."""
     from annotator.models import Document, Page, User
@@ -415,16 +700,7 @@ def coded_project(project: Project) -> Coded:
     version = latest_version(project)
     alice = db.session.get(User, project.users["alice"])
     bob = db.session.get(User, project.users["bob"])
-    values = {
-        "service_type": ["crime_reporting", "public_relations"],
-        "integration_depth": "symbolic",
-        "data_collected": ["phone"],
-        "document_kind": "tender",
-        "province": "beijing",
-        "admin_level": "county",
-        "year": 2019,
-        "vendor": "腾讯",
-    }
+    values = ALICE_VALUES
     quotes: list[tuple[str, int, str]] = []
     for name in ("zh_cid_font.pdf", "en_two_pages.pdf"):
         document = db.session.get(Document, project.document_ids[name])
@@ -458,7 +734,12 @@ def coded_project(project: Project) -> Coded:
 
 
 def export(
-    app: Flask, version: CodebookVersion, *, submitted_only: bool = True, lang: str = "en"
+    app: Flask,
+    version: CodebookVersion,
+    *,
+    submitted_only: bool = True,
+    agreement_is_final: bool = False,
+    lang: str = "en",
 ) -> zipfile.ZipFile:
     from annotator.services import refi_qda as service
 
@@ -468,6 +749,7 @@ def export(
         version,
         out,
         submitted_only=submitted_only,
+        agreement_is_final=agreement_is_final,
         lang=lang,
         data_dir=app.config["DATA_DIR"],
     )
@@ -606,3 +888,322 @@ def test_annotator_export_writes_qdpx_and_qdc(app: Flask, project: Project, tmp_
     ]
     result = runner.invoke(args=["export", "--format", "qdpx"])
     assert result.exit_code == 2 and "give --out FILE" in result.output
+
+
+# --- cases: the documents' metadata and final values, and values without a quote ----------
+
+SHARED, ALICE_ALONE = "zh_cid_font.pdf", "en_two_pages.pdf"
+# Bob codes the shared document without a single quote for his values.
+BOB_VALUES = {
+    **ALICE_VALUES,
+    "integration_depth": "operational",
+    "document_kind": "award",
+    "vendor_is_tencent": False,
+}
+METADATA: dict[str, dict[str, Any]] = {
+    SHARED: {
+        "title": "深圳市公安局微信警务平台项目中标公告",
+        "province": "广东省",
+        "city": "深圳市",
+        "level": "地级市",
+        "year": 2021,
+        "value": Decimal("1234567.50"),
+        "vendor": "腾讯云计算（北京）有限责任公司",
+        "kind": "中标公告",
+        "source_url": "https://example.cn/公告?a=1&b=<2>",
+        "language": "zh",
+        "extra": {"采购单位": "深圳市公安局", "title": "CSV 里的标题", "blank": ""},
+    },
+    ALICE_ALONE: {"title": "Two pages", "year": 2020, "extra": {"采购单位": "北京市公安局"}},
+}
+
+
+def finalised_project(project: Project) -> CodebookVersion:
+    """``coded_project``, the documents' metadata, Bob's submitted coding of the shared
+    document (no quotes), and the PI's decisions on it."""
+    from annotator.models import Document, LabelSet, User
+    from annotator.services import adjudication
+    from annotator.services import labels as label_service
+
+    coded = coded_project(project)
+    for name, fields in METADATA.items():
+        document = db.session.get(Document, project.document_ids[name])
+        assert document is not None
+        for field, value in fields.items():
+            setattr(document, field, value)
+    pi = db.session.get(User, project.users["pi"])
+    bob = db.session.get(User, project.users["bob"])
+    shared = db.session.get(Document, project.document_ids[SHARED])
+    assert pi is not None and bob is not None and shared is not None
+    bob_set = db.session.scalars(db.select(LabelSet).where(LabelSet.coder_id == bob.id)).one()
+    label_service.save_labels(db.session, bob_set, bob, BOB_VALUES, submit=True)
+    for variable, value in (("document_kind", "contract"), ("year", 2020), ("city", "深圳")):
+        adjudication.set_final(db.session, shared, coded.version, variable, user=pi, value=value)
+    adjudication.set_final(
+        db.session, shared, coded.version, "vendor_is_tencent", user=pi, source_coder=bob
+    )
+    db.session.commit()
+    return coded.version
+
+
+@dataclass
+class CaseRead:
+    """A case as read back from a project: its sources' names, codes and values by name."""
+
+    sources: list[str]
+    codes: set[str]
+    values: dict[str, tuple[str, str]]  # variable name: (element, text)
+
+
+def read_cases(archive: zipfile.ZipFile) -> tuple[dict[str, str], dict[str, CaseRead]]:
+    """The project's variables (name: type) and its cases by name."""
+    root = etree.fromstring(archive.read("project.qde"))
+    variables = {
+        v.get("guid"): (v.get("name", ""), v.get("typeOfVariable", ""))
+        for v in root.findall("q:Variables/q:Variable", NS)
+    }
+    sources = {s.get("guid"): s.get("name", "") for s in root.findall("q:Sources/*", NS)}
+    cases: dict[str, CaseRead] = {}
+    for case in root.findall("q:Cases/q:Case", NS):
+        values = {}
+        for value in case.findall("q:VariableValue", NS):
+            name, _kind = variables[target(value, "q:VariableRef")]
+            values[name] = (etree.QName(value[1]).localname, value[1].text or "")
+        cases[case.get("name", "")] = CaseRead(
+            sources=[sources[r.get("targetGUID")] for r in case.findall("q:SourceRef", NS)],
+            codes={r.get("targetGUID", "") for r in case.findall("q:CodeRef", NS)},
+            values=values,
+        )
+    return {name: kind for name, kind in variables.values()}, cases
+
+
+def options(codebook_id: str, *chosen: tuple[str, str]) -> set[str]:
+    return {refi_qda.option_guid(codebook_id, variable, code) for variable, code in chosen}
+
+
+AGREED = (
+    ("service_type", "public_relations"),
+    ("service_type", "crime_reporting"),
+    ("data_collected", "phone"),
+    ("province", "beijing"),
+    ("admin_level", "county"),
+)
+ALICE_OPTIONS = (*AGREED, ("integration_depth", "symbolic"), ("document_kind", "tender"))
+
+
+@pytest.mark.parametrize(
+    ("agreement_is_final", "name", "codes", "values"),
+    [
+        # Two coders: only the PI's decisions, as in the wide layout ...
+        (
+            False,
+            SHARED,
+            [("document_kind", "contract")],
+            {
+                "year": ("FloatValue", "2020"),
+                "city": ("TextValue", "深圳"),
+                "vendor_is_tencent": ("BooleanValue", "false"),
+            },
+        ),
+        # ... and, with agreement final, what both coders gave (not integration_depth).
+        (
+            True,
+            SHARED,
+            [("document_kind", "contract"), *AGREED],
+            {
+                "year": ("FloatValue", "2020"),
+                "city": ("TextValue", "深圳"),
+                "vendor": ("TextValue", "腾讯"),
+                "vendor_is_tencent": ("BooleanValue", "false"),
+            },
+        ),
+        # One coder: her values, quoted or not.
+        (
+            False,
+            ALICE_ALONE,
+            list(ALICE_OPTIONS),
+            {"year": ("FloatValue", "2019"), "vendor": ("TextValue", "腾讯")},
+        ),
+    ],
+)
+def test_every_final_value_is_on_its_case(
+    app: Flask,
+    project: Project,
+    agreement_is_final: bool,
+    name: str,
+    codes: list[tuple[str, str]],
+    values: dict[str, tuple[str, str]],
+) -> None:
+    version = finalised_project(project)
+    archive = export(app, version, agreement_is_final=agreement_is_final)
+    refi_qda.validate(archive.read("project.qde"))
+    variables, cases = read_cases(archive)
+    case = cases[name]
+    assert case.sources == [name]
+    assert case.codes == options(version.parsed().id, *codes)
+    finals = {k: v for k, v in case.values.items() if not k.startswith("doc_")}
+    assert finals == values
+    kinds = {"year": "Float", "city": "Text", "vendor_is_tencent": "Boolean"}
+    assert {k: variables[k] for k in finals} == {k: kinds.get(k, "Text") for k in values}
+    # Every variable without options has a case variable, whether or not it has a value.
+    assert {k: v for k, v in variables.items() if not k.startswith("doc_")} == {
+        v.id: {"number": "Float", "yesno": "Boolean", "text": "Text"}[v.type.value]
+        for v in version.parsed().variables
+        if not v.options
+    }
+
+
+def test_every_document_s_metadata_is_on_its_case(app: Flask, project: Project) -> None:
+    version = finalised_project(project)
+    archive = export(app, version)
+    refi_qda.validate(archive.read("project.qde"))
+    variables, cases = read_cases(archive)
+    assert sorted(cases) == [ALICE_ALONE, SHARED]
+    metadata = {
+        name: {k: v for k, v in case.values.items() if k.startswith("doc_")}
+        for name, case in cases.items()
+    }
+    assert metadata == {
+        SHARED: {
+            "doc_title": ("TextValue", "深圳市公安局微信警务平台项目中标公告"),
+            "doc_province": ("TextValue", "广东省"),
+            "doc_city": ("TextValue", "深圳市"),
+            "doc_level": ("TextValue", "地级市"),
+            "doc_year": ("IntegerValue", "2021"),
+            "doc_value": ("FloatValue", "1234567.50"),
+            "doc_vendor": ("TextValue", "腾讯云计算（北京）有限责任公司"),
+            "doc_kind": ("TextValue", "中标公告"),
+            "doc_source_url": ("TextValue", "https://example.cn/公告?a=1&b=<2>"),
+            "doc_language": ("TextValue", "zh"),
+            # An extra CSV column named like a field of the document's own keeps both.
+            "doc_extra_title": ("TextValue", "CSV 里的标题"),
+            "doc_采购单位": ("TextValue", "深圳市公安局"),
+        },
+        ALICE_ALONE: {
+            "doc_title": ("TextValue", "Two pages"),
+            "doc_year": ("IntegerValue", "2020"),
+            "doc_采购单位": ("TextValue", "北京市公安局"),
+        },
+    }
+    assert {k: v for k, v in variables.items() if k.startswith("doc_")} == {
+        "doc_title": "Text",
+        "doc_province": "Text",
+        "doc_city": "Text",
+        "doc_level": "Text",
+        "doc_year": "Integer",
+        "doc_value": "Float",
+        "doc_vendor": "Text",
+        "doc_kind": "Text",
+        "doc_source_url": "Text",
+        "doc_language": "Text",
+        "doc_blank": "Text",
+        "doc_extra_title": "Text",
+        "doc_采购单位": "Text",
+    }
+
+
+def whole_source_codings(archive: zipfile.ZipFile) -> set[tuple[str, str, str]]:
+    """(source name, coder GUID, code GUID) of every coding of a whole source."""
+    root = etree.fromstring(archive.read("project.qde"))
+    found = set()
+    for source in root.findall("q:Sources/*", NS):
+        text_source = source.find("q:Representation", NS)
+        assert text_source is not None
+        for coding in text_source.findall("q:Coding", NS):
+            found.add(
+                (
+                    source.get("name", ""),
+                    coding.get("creatingUser", ""),
+                    target(coding, "q:CodeRef"),
+                )
+            )
+    return found
+
+
+def test_a_coder_s_option_without_a_quote_codes_the_whole_document(
+    app: Flask, project: Project
+) -> None:
+    version = finalised_project(project)
+    archive = export(app, version)
+    refi_qda.validate(archive.read("project.qde"))
+    cb = version.parsed().id
+    alice, bob = refi_qda.user_guid("alice"), refi_qda.user_guid("bob")
+    # Alice quoted service_type (and vendor, which has no options): those stay passages.
+    alice_unquoted = [o for o in ALICE_OPTIONS if o[0] != "service_type"]
+    bob_options = [
+        *AGREED,
+        ("integration_depth", "operational"),
+        ("document_kind", "award"),
+    ]
+    assert whole_source_codings(archive) == {
+        *((SHARED, alice, code) for code in options(cb, *alice_unquoted)),
+        *((ALICE_ALONE, alice, code) for code in options(cb, *alice_unquoted)),
+        *((SHARED, bob, code) for code in options(cb, *bob_options)),
+    }
+    # The quoted passages are as before: every one of Alice's, and Bob's quote for "note".
+    marked = selections(archive)
+    assert sorted((n, u) for n, u, _, _ in marked) == sorted(
+        [(SHARED, alice)] * 2 + [(ALICE_ALONE, alice)] * 2 + [(SHARED, bob)]
+    )
+
+
+def read_value(element: str, text: str) -> object:
+    """A variable value as Python, from its element."""
+    return {
+        "TextValue": str,
+        "IntegerValue": int,
+        "FloatValue": Decimal,
+        "BooleanValue": lambda t: {"true": True, "false": False}[t],
+    }[element](text)
+
+
+@pytest.mark.parametrize("agreement_is_final", [False, True])
+def test_project_round_trip_matches_the_database(
+    app: Flask, project: Project, tmp_path: Path, agreement_is_final: bool
+) -> None:
+    from annotator.exports import METADATA_FIELDS
+    from annotator.models import Document
+    from annotator.services import exports as export_service
+    from annotator.services.adjudication import final_values
+
+    version = finalised_project(project)
+    path = tmp_path / "study.qdpx"
+    export_service.write_export(
+        db.session,
+        version,
+        "qdpx",
+        path=str(path),
+        agreement_is_final=agreement_is_final,
+        data_dir=app.config["DATA_DIR"],
+    )
+    with zipfile.ZipFile(path) as archive:
+        refi_qda.validate(archive.read("project.qde"))
+        _variables, cases = read_cases(archive)
+    codebook = version.parsed()
+    finals = final_values(db.session, version, agreement_is_final=agreement_is_final)
+    documents = db.session.scalars(db.select(Document).where(Document.id.in_(finals))).all()
+    assert sorted(cases) == sorted(d.filename for d in documents)
+    for document in documents:
+        case = cases[document.filename]
+        assert case.sources == [document.filename]
+        got = {name: read_value(*value) for name, value in case.values.items()}
+        expected: dict[str, object] = {
+            f"doc_{field}": getattr(document, field)
+            for field in METADATA_FIELDS
+            if getattr(document, field) is not None
+        }
+        for key, value in (document.extra or {}).items():
+            if value:
+                expected["doc_extra_title" if key == "title" else f"doc_{key}"] = value
+        codes: set[str] = set()
+        for variable in codebook.variables:
+            value = finals[document.id].get(variable.id)
+            if value is None:
+                continue
+            if variable.options:
+                chosen = value if isinstance(value, list) else [value]
+                codes |= options(codebook.id, *((variable.id, code) for code in chosen))
+            else:
+                expected[variable.id] = value
+        assert got == expected, document.filename
+        assert case.codes == codes, document.filename

@@ -22,7 +22,7 @@ from annotator.extensions import db
 from annotator.models import Codebook, Document, LabelSet, LabelStatus, Page, User, utcnow
 from annotator.ratings import read_ratings
 from annotator.services import labels as label_service
-from annotator.services.adjudication import final_values
+from annotator.services.adjudication import final_values, iter_final_values
 from annotator.services.exports import coded_sets, final_sets, find_version
 from annotator.services.reliability import ratings_for
 
@@ -140,6 +140,23 @@ def test_final_values(coded: Project, agreement_is_final: bool) -> None:
     expected = final_values(db.session, version, agreement_is_final=agreement_is_final)
     assert {item.document_id: dict(item.values) for item in finals} == expected
     assert [item.unit for item in finals] == sorted(item.unit for item in finals)
+
+
+@pytest.mark.parametrize("agreement_is_final", [False, True])
+def test_final_values_stream_in_batches_in_document_order(
+    coded: Project, agreement_is_final: bool
+) -> None:
+    version = find_version(db.session, None, None)
+    expected = final_values(db.session, version, agreement_is_final=agreement_is_final)
+    for batch in (1, 2, 500):
+        streamed = list(
+            iter_final_values(
+                db.session, version, agreement_is_final=agreement_is_final, batch=batch
+            )
+        )
+        assert dict(streamed) == expected
+        names = [db.session.get(Document, id).filename for id, _ in streamed]
+        assert names == sorted(names)
 
 
 @pytest.mark.parametrize("fmt", ["csv", "sav"])

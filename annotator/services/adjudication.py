@@ -12,11 +12,11 @@ with ``agreement_is_final``, so do the values on which all coders agree.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import selectinload
 
 from ..codebook import Variable, VariableType
@@ -27,6 +27,7 @@ from ..models import (
     Evidence,
     FinalEvent,
     FinalValue,
+    Label,
     LabelSet,
     LabelStatus,
     User,
@@ -99,6 +100,23 @@ def may_adjudicate(
     if user.role.can_adjudicate():
         return True
     return not coded_by(session, user, document, version)
+
+
+def may_read(session: Session, user: User, document: Document) -> bool:
+    """Whether an adjudicator may open a document: one they may adjudicate, in some version.
+
+    The documents views ask this of a person who is not assigned the document: an
+    adjudicator reads the document beside the coders' values, never one of their own.
+    """
+    if not user.active or not user.may_adjudicate:
+        return False
+    versions = session.scalars(
+        select(CodebookVersion)
+        .join(LabelSet, LabelSet.codebook_version_id == CodebookVersion.id)
+        .where(LabelSet.document_id == document.id, LabelSet.status == LabelStatus.SUBMITTED)
+        .distinct()
+    )
+    return any(may_adjudicate(session, user, document, version) for version in versions)
 
 
 def set_adjudicator(session: Session, user: User, allowed: bool) -> bool:
@@ -278,12 +296,21 @@ def documents_to_adjudicate(
 
 
 @dataclass(frozen=True)
+class EvidenceQuote(Quote):
+    """A coder's evidence quote, located in the page text so the page can highlight it."""
+
+    id: int = 0
+    start: int = 0  # code points within the page's extracted text, end exclusive
+    end: int = 0
+
+
+@dataclass(frozen=True)
 class CoderEntry:
     """One coder's value of a variable, with the quotes behind it."""
 
     coder: User
     value: Any  # normalised where the codebook accepts it; None: missing
-    quotes: tuple[Quote, ...] = ()
+    quotes: tuple[EvidenceQuote, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -325,7 +352,7 @@ def comparison(session: Session, document: Document, version: CodebookVersion) -
     coders rarely write the same words.
     """
     label_sets = _submitted_label_sets(session, version, document.id)
-    quotes: dict[tuple[int, str], list[Quote]] = {}
+    quotes: dict[tuple[int, str], list[EvidenceQuote]] = {}
     if label_sets:
         for evidence in session.scalars(
             select(Evidence)
@@ -333,7 +360,9 @@ def comparison(session: Session, document: Document, version: CodebookVersion) -
             .order_by(Evidence.page, Evidence.start, Evidence.id)
         ):
             quotes.setdefault((evidence.label_set_id, evidence.variable), []).append(
-                Quote(evidence.page, evidence.quote)
+                EvidenceQuote(
+                    evidence.page, evidence.quote, evidence.id, evidence.start, evidence.end
+                )
             )
     finals = {final.variable: final for final in _finals(session, version, document.id)}
     rows = []
@@ -582,24 +611,83 @@ def final_values(
     label set takes that coder's values; with ``agreement_is_final``, a document with
     several takes the values on which all its coders agree. Other variables are absent.
     """
+    return dict(iter_final_values(session, version, agreement_is_final=agreement_is_final))
+
+
+def final_documents(version: CodebookVersion) -> Select[Any]:
+    """The ids of the documents that can have final values: those with a submitted label
+    set or a stored final value of the version."""
+    submitted = select(LabelSet.document_id).where(
+        LabelSet.codebook_version_id == version.id, LabelSet.status == LabelStatus.SUBMITTED
+    )
+    decided = select(FinalValue.document_id).where(FinalValue.codebook_version_id == version.id)
+    return select(Document.id).where(or_(Document.id.in_(submitted), Document.id.in_(decided)))
+
+
+def iter_final_values(
+    session: Session, version: CodebookVersion, *, agreement_is_final: bool, batch: int = 500
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``final_values`` one document at a time, by document file name and id.
+
+    Reads the label sets, labels and stored final values of ``batch`` documents at a time,
+    so that memory does not grow with the size of the data set (the exports stream it).
+    """
     codebook = version.parsed()
-    result: dict[int, dict[str, Any]] = {}
-    by_document: dict[int, list[LabelSet]] = {}
-    for label_set in _submitted_label_sets(session, version):
-        by_document.setdefault(label_set.document_id, []).append(label_set)
-    for document_id, label_sets in by_document.items():
-        values = [label_set.values() for label_set in label_sets]
-        if len(label_sets) == 1:
-            result[document_id] = {
-                variable.id: _normalised(variable, values[0][variable.id])
-                for variable in codebook.variables
-                if variable.id in values[0]
-            }
-        elif agreement_is_final:
-            for variable in codebook.variables:
-                agree, agreed = agreed_value(variable, [each.get(variable.id) for each in values])
-                if agree:
-                    result.setdefault(document_id, {})[variable.id] = agreed
-    for final in _finals(session, version):
-        result.setdefault(final.document_id, {})[final.variable] = final.value
-    return result
+    connection = session.connection()
+    documents = (
+        final_documents(version)
+        .order_by(Document.filename, Document.id)
+        .execution_options(yield_per=batch)
+    )
+    for partition in connection.execute(documents).partitions():
+        ids = [row.id for row in partition]
+        coded: dict[int, dict[int, dict[str, Any]]] = {id: {} for id in ids}
+        for document_id, label_set_id in connection.execute(
+            select(LabelSet.document_id, LabelSet.id)
+            .join(User, LabelSet.coder_id == User.id)
+            .where(
+                LabelSet.codebook_version_id == version.id,
+                LabelSet.status == LabelStatus.SUBMITTED,
+                LabelSet.document_id.in_(ids),
+            )
+            .order_by(LabelSet.document_id, User.username)
+        ):
+            coded[document_id][label_set_id] = {}
+        for document_id, label_set_id, variable, value in connection.execute(
+            select(LabelSet.document_id, Label.label_set_id, Label.variable, Label.value)
+            .join(LabelSet, Label.label_set_id == LabelSet.id)
+            .where(
+                LabelSet.codebook_version_id == version.id,
+                LabelSet.status == LabelStatus.SUBMITTED,
+                LabelSet.document_id.in_(ids),
+            )
+        ):
+            coded[document_id][label_set_id][variable] = value
+        decided: dict[int, dict[str, Any]] = {}
+        for document_id, variable, value in connection.execute(
+            select(FinalValue.document_id, FinalValue.variable, FinalValue.value).where(
+                FinalValue.codebook_version_id == version.id, FinalValue.document_id.in_(ids)
+            )
+        ):
+            decided.setdefault(document_id, {})[variable] = value
+        for document_id in ids:
+            values = list(coded[document_id].values())
+            result: dict[str, Any] | None = None
+            if len(values) == 1:
+                result = {
+                    variable.id: _normalised(variable, values[0][variable.id])
+                    for variable in codebook.variables
+                    if variable.id in values[0]
+                }
+            elif agreement_is_final:
+                for variable in codebook.variables:
+                    agree, agreed = agreed_value(
+                        variable, [each.get(variable.id) for each in values]
+                    )
+                    if agree:
+                        result = result or {}
+                        result[variable.id] = agreed
+            if document_id in decided:
+                result = (result or {}) | decided[document_id]
+            if result is not None:
+                yield document_id, result

@@ -9,7 +9,8 @@ turns them into tables and files. This module imports no Flask.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
+from itertools import islice
 from typing import Any, cast
 
 from sqlalchemy import func, select
@@ -25,7 +26,6 @@ from ..models import (
     User,
 )
 from . import Session, codebooks
-from .reliability import unit_names
 
 # Label sets per batch; each batch reads its labels with one IN (...) of this many ids,
 # within the 999 parameters that SQLite before 3.32 allows.
@@ -42,14 +42,6 @@ def find_version(
         return codebooks.find_version(session, codebook_slug, number)
     except LookupError as error:
         raise ExportError(str(error)) from None
-
-
-def _units(session: Session, document_ids: Any) -> dict[int, str]:
-    """Unit names (file names, with the id when two share one) of the documents selected."""
-    rows = session.execute(
-        select(Document.id, Document.filename).where(Document.id.in_(document_ids))
-    ).all()
-    return unit_names(cast(Iterable[Document], rows))
 
 
 def _metadata(row: Any) -> dict[str, Any]:
@@ -73,17 +65,7 @@ def coded_sets(
     if not include_in_progress:
         where.append(LabelSet.status == LabelStatus.SUBMITTED)
     documents = select(LabelSet.document_id).where(*where).scalar_subquery()
-    # Unit names follow ``reliability.unit_names`` (the file name, with the id when two
-    # documents of the export share it) from the shared names alone, not a map of every
-    # document, so that memory stays flat however many documents there are.
-    shared = set(
-        session.scalars(
-            select(Document.filename)
-            .where(Document.id.in_(documents))
-            .group_by(Document.filename)
-            .having(func.count(Document.id) > 1)
-        )
-    )
+    shared = _shared_filenames(session, documents)
     query = (
         select(
             LabelSet.id,
@@ -124,11 +106,7 @@ def coded_sets(
         for row in partition:
             yield CodedSet(
                 document_id=row.document_id,
-                unit=(
-                    f"{row.filename} (#{row.document_id})"
-                    if row.filename in shared
-                    else row.filename
-                ),
+                unit=_unit(row.filename, row.document_id, shared),
                 coder=row.username,
                 status=LabelStatus(row.status).value,
                 values=values[row.id],
@@ -145,29 +123,51 @@ def final_sets(
 ) -> Iterator[FinalSet]:
     """The final value of every variable of each document with one, by document file name.
 
-    Final values come from adjudication (``services.adjudication.final_values``): a
-    decision, or with ``agreement_is_final`` the value every coder agreed on.
+    Final values come from adjudication (``services.adjudication.iter_final_values``): a
+    decision, a single coder's values, or with ``agreement_is_final`` the value every
+    coder agreed on. They are read, with the documents' metadata, ``BATCH`` documents at a
+    time.
     """
-    from .adjudication import final_values
+    from .adjudication import final_documents, iter_final_values
 
-    finals: dict[int, dict[str, object]] = final_values(
-        session, version, agreement_is_final=agreement_is_final
-    )
-    units = _units(session, list(finals))
-    ids = sorted(finals, key=lambda id: (units[id], id))
-    for start in range(0, len(ids), BATCH):
-        chunk = ids[start : start + BATCH]
+    shared = _shared_filenames(session, final_documents(version).scalar_subquery())
+    finals = iter_final_values(session, version, agreement_is_final=agreement_is_final)
+    while chunk := list(islice(finals, BATCH)):
         rows = session.execute(
-            select(Document.id, *_METADATA_COLUMNS).where(Document.id.in_(chunk))
+            select(Document.id, Document.filename, *_METADATA_COLUMNS).where(
+                Document.id.in_([document_id for document_id, _ in chunk])
+            )
         ).all()
         by_id = {row.id: row for row in rows}
-        for document_id in chunk:
+        for document_id, values in chunk:
+            row = by_id[document_id]
             yield FinalSet(
                 document_id=document_id,
-                unit=units[document_id],
-                values=finals[document_id],
-                metadata=_metadata(by_id[document_id]),
+                unit=_unit(row.filename, document_id, shared),
+                values=values,
+                metadata=_metadata(row),
             )
+
+
+def _shared_filenames(session: Session, documents: Any) -> set[str]:
+    """The file names that two or more of the documents share.
+
+    Unit names follow ``reliability.unit_names`` (the file name, with the id when two
+    documents of the export share it) from the shared names alone, not a map of every
+    document, so that memory stays flat however many documents there are.
+    """
+    return set(
+        session.scalars(
+            select(Document.filename)
+            .where(Document.id.in_(documents))
+            .group_by(Document.filename)
+            .having(func.count(Document.id) > 1)
+        )
+    )
+
+
+def _unit(filename: str, document_id: int, shared: set[str]) -> str:
+    return f"{filename} (#{document_id})" if filename in shared else filename
 
 
 # --- one export, whatever its format ----------------------------------------------------------
@@ -290,6 +290,7 @@ def write_export(
                     version,
                     binary,
                     submitted_only=not include_in_progress,
+                    agreement_is_final=agreement_is_final,
                     lang=lang,
                     data_dir=data_dir,
                 )

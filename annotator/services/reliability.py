@@ -138,6 +138,24 @@ def label_sets(
     ]
 
 
+def coded_document_ids(
+    session: Session, version: CodebookVersion, rating_filter: RatingFilter
+) -> set[int]:
+    """The ids of the documents with at least one label set of a version that passes the filter.
+
+    The analysis page narrows the final values with it: documents coded by the chosen
+    coders, in the chosen dates.
+    """
+    query = (
+        select(LabelSet.document_id)
+        .join(Document, LabelSet.document_id == Document.id)
+        .join(User, LabelSet.coder_id == User.id)
+        .where(LabelSet.codebook_version_id == version.id)
+        .distinct()
+    )
+    return set(session.scalars(_filtered(query, rating_filter)))
+
+
 def unit_names(documents: Iterable[Document]) -> dict[int, str]:
     """A unit name per document id: its file name, with the id when two share a name."""
     by_id = {document.id: document for document in documents}

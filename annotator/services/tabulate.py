@@ -1,9 +1,16 @@
 """The coded values of a codebook version by document, for the analysis page's tables.
 
 Two sources: the final values (adjudicated, or a single coder's submitted values; see
-``services.adjudication.final_values``), or one coder's own values. Both honour the
-metadata part of a ``RatingFilter``; a coder's values also honour its dates and whether
-label sets in progress count.
+``services.adjudication.final_values``), or one coder's own values. Both honour a
+``RatingFilter``, the reliability dashboard's filters, as follows:
+
+- one coder's values: the filter's label sets of that coder (``source`` takes the place of
+  the filter's coders), with its metadata, dates and, if asked, label sets in progress;
+- final values: the documents with the metadata asked for and, when the filter names
+  coders or dates, with at least one *submitted* label set of those coders in those dates.
+  Whether label sets in progress count does not apply: a label set in progress never gives
+  a final value, and counting a document as "coded by bob" because bob has begun it would
+  show values that are not his.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from sqlalchemy import select
 
 from ..models import CodebookVersion, Document
 from . import Session
-from .reliability import RatingFilter, label_sets, metadata_value
+from .reliability import RatingFilter, coded_document_ids, label_sets, metadata_value
 
 FINAL = "final"
 
@@ -40,7 +47,12 @@ def document_values(
     from .adjudication import final_values
 
     finals = final_values(session, version, agreement_is_final=agreement_is_final)
-    query = select(Document).where(Document.id.in_(list(finals)))
+    wanted = set(finals)
+    if rating_filter.coders or rating_filter.submitted_from or rating_filter.submitted_to:
+        wanted &= coded_document_ids(
+            session, version, replace(rating_filter, metadata=(), include_in_progress=False)
+        )
+    query = select(Document).where(Document.id.in_(list(wanted)))
     for name, value in rating_filter.metadata:
         query = query.where(getattr(Document, name) == metadata_value(name, value))
     documents = session.scalars(query.order_by(Document.filename, Document.id))

@@ -1,6 +1,8 @@
 // The split between the document and the form: drag the handle between them, or focus it and
 // use the arrow keys (Home and End for the extremes, a double click for the default). The
-// document's share of the width is remembered in this browser for every coding page.
+// document's share of the width is remembered in this browser for every coding page; a page
+// with another balance (adjudication's wide comparison) names its own data-split-key and
+// data-split-default on the root.
 
 const KEY = "annotator:split";
 const DEFAULT = 60;
@@ -15,14 +17,16 @@ function clamp(share) {
 export function setUpSplit(root) {
   const handle = root.querySelector("[data-role=split-handle]");
   if (!handle) return;
+  const key = root.dataset.splitKey || KEY;
+  const fallback = Number(root.dataset.splitDefault) || DEFAULT;
   const apply = (share, remember) => {
     const value = clamp(share);
     root.style.setProperty("--document-share", `${value}%`);
     handle.setAttribute("aria-valuenow", String(Math.round(value)));
-    if (remember) localStorage.setItem(KEY, String(value));
+    if (remember) localStorage.setItem(key, String(value));
   };
-  const stored = Number(localStorage.getItem(KEY));
-  apply(Number.isFinite(stored) && stored > 0 ? stored : DEFAULT, false);
+  const stored = Number(localStorage.getItem(key));
+  apply(Number.isFinite(stored) && stored > 0 ? stored : fallback, false);
 
   handle.addEventListener("pointerdown", (event) => {
     event.preventDefault();
@@ -42,7 +46,7 @@ export function setUpSplit(root) {
   };
   handle.addEventListener("pointerup", finish);
   handle.addEventListener("pointercancel", finish);
-  handle.addEventListener("dblclick", () => apply(DEFAULT, true));
+  handle.addEventListener("dblclick", () => apply(fallback, true));
   handle.addEventListener("keydown", (event) => {
     const now = Number(handle.getAttribute("aria-valuenow"));
     const next = {
