@@ -2,8 +2,9 @@
 
 Frequencies of a variable, or its cross-tabulation with another variable or a document
 metadata field, on the final values or on one coder's values, with the filters of the
-reliability dashboard; each table as CSV. A GET page: its choices are in the query string,
-so a view can be bookmarked and its CSV has the same choices and filters.
+reliability dashboard, read by its own ``select_filters`` so that the pages cannot drift
+apart; each table as CSV. A GET page: its choices are in the query string, so a view can
+be bookmarked and its CSV has the same choices and filters.
 """
 
 from __future__ import annotations
@@ -26,12 +27,7 @@ from .coding import codebook_lang
 from .extensions import db
 from .forms import choices
 from .models import CodebookVersion
-from .reliability_views import METADATA_LABELS, FilterForm, Selection
-
-# The dashboard's own reading of its filters (version, coders, metadata, dates, label sets
-# in progress): the same fields, choices, fallbacks and RatingFilter, so that the two pages
-# cannot drift apart. Its bootstrap fields are not shown here.
-from .reliability_views import _select as select_filters
+from .reliability_views import METADATA_LABELS, FilterForm, Selection, select_filters
 from .services import reliability as reliability_service
 from .services import tabulate as tabulate_service
 from .tabulate import Crosstab, Frequencies, Scale, crosstab, frequencies

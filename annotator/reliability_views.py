@@ -118,7 +118,7 @@ class Selection:
         return {**args, **more}
 
 
-def _select() -> Selection:
+def select_filters() -> Selection:
     """Read the filters of the request; unknown or invalid values fall back to the defaults."""
     form = FilterForm(request.args)
     versions = service.analysed_versions(db.session)
@@ -397,7 +397,7 @@ def _page_context(selection: Selection) -> dict[str, Any]:
 @admin_required
 def dashboard() -> Any:
     """Alpha and the other coefficients per variable, filtered, with the chart and the planner."""
-    selection = _select()
+    selection = select_filters()
     context = _page_context(selection)
     codebook = selection.version.codebook if selection.version is not None else None
     if codebook is None:
@@ -411,7 +411,7 @@ def dashboard() -> Any:
 @admin_required
 def disagreements() -> Any:
     """For one variable, the documents where coders differ, with their values and quotes."""
-    selection = _select()
+    selection = select_filters()
     lang = codebook_lang()
     version = selection.version
     variables = service.coded_variables(version.parsed()) if version is not None else []
@@ -441,7 +441,7 @@ def disagreements() -> Any:
 @admin_required
 def report_html() -> Any:
     """A printable report: the methods paragraph, the chart and the table, without navigation."""
-    selection = _select()
+    selection = select_filters()
     context = _page_context(selection)
     analysis = context["analysis"]
     methods = None
@@ -467,7 +467,7 @@ def report_html() -> Any:
 @admin_required
 def report_csv() -> Any:
     """The table as CSV: one row per variable and option, UTF-8 with a BOM for spreadsheets."""
-    selection = _select()
+    selection = select_filters()
     if selection.version is None:
         abort(404)
     results = service.results_for(
