@@ -7,8 +7,10 @@ import os
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config as configuration
+from . import database
 from .extensions import babel, csrf, db, login_manager, migrate
 from .locales import DEFAULT_LOCALE, TRANSLATIONS_DIR
 
@@ -43,7 +45,16 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         # folder that does not exist: `annotator db upgrade` would fail.
         os.makedirs(app.instance_path, exist_ok=True)
 
+    if app.config.get("PROXY_FIX"):
+        # Behind nginx the client's address, scheme and host arrive in X-Forwarded-*
+        # headers; trust exactly as many hops as there are proxies, or anyone could forge them.
+        hops = int(app.config["PROXY_FIX"])
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops
+        )
+
     db.init_app(app)
+    database.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True, compare_type=True)
     csrf.init_app(app)
     login_manager.init_app(app)
@@ -67,6 +78,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT_LOCALE)
     babel.init_app(app, locale_selector=auth.select_locale)
 
+    security.init_url_converters(app)  # before any route with an <int:...> is added
     app.register_blueprint(auth.bp)
     app.register_blueprint(documents.bp)
     app.register_blueprint(coding.bp)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import secrets
+import time
 from collections.abc import Callable
+from datetime import timedelta
 from functools import wraps
 from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
@@ -11,16 +14,18 @@ from urllib.parse import urlsplit
 from flask import (
     Blueprint,
     abort,
+    current_app,
     flash,
     has_request_context,
     jsonify,
+    make_response,
     redirect,
     render_template,
     request,
     session,
     url_for,
 )
-from flask_babel import get_locale, lazy_pgettext
+from flask_babel import get_locale, lazy_pgettext, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_url, login_user, logout_user
@@ -34,6 +39,8 @@ from wtforms.validators import DataRequired
 from .extensions import db, login_manager
 from .locales import DEFAULT_LOCALE, LOCALES, best_locale, html_lang
 from .models import Role, User
+from .services import login_limits as login_limit_service
+from .services.login_limits import LoginLimits
 
 bp = Blueprint("auth", __name__)
 
@@ -117,22 +124,115 @@ def _safe_next(target: str | None) -> str | None:
     return target
 
 
+def login_limits() -> LoginLimits:
+    """The rate limit of this app's configuration."""
+    config = current_app.config
+    return LoginLimits(
+        per_name=int(config["LOGIN_LIMIT_PER_NAME"]),
+        per_address=int(config["LOGIN_LIMIT_PER_ADDRESS"]),
+        window=timedelta(minutes=int(config["LOGIN_LIMIT_WINDOW_MINUTES"])),
+    )
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
-    """Show the login form and log in."""
+    """Show the login form and log in; too many failures answer 429 until the window passes."""
     form = LoginForm()
     if form.validate_on_submit():
-        user = db.session.scalar(select(User).where(User.username == form.username.data))
+        username = form.username.data or ""
+        address = request.remote_addr or "unknown"
+        limits = login_limits()
+        wait = login_limit_service.retry_after(db.session, username, address, limits)
+        if wait is not None:
+            minutes = math.ceil(wait / 60)
+            flash(
+                ngettext(
+                    "Too many failed logins. Try again in %(num)d minute.",
+                    "Too many failed logins. Try again in %(num)d minutes.",
+                    minutes,
+                ),
+                "error",
+            )
+            response = make_response(render_template("auth/login.html", form=form), 429)
+            response.headers["Retry-After"] = str(wait)
+            return response
+        user = db.session.scalar(select(User).where(User.username == username))
         password = form.password.data or ""
         # Hash the password even for an unknown user, so that the response time does not
         # tell which user names exist.
         valid = user.check_password(password) if user is not None else _check_dummy(password)
-        if user is None or not user.active or not valid:
+        user_id = user.id if user is not None and user.active and valid else None
+        # All above only read: end that transaction before writing, so that the write takes
+        # SQLite's lock afresh instead of failing on a snapshot another writer has moved
+        # past (annotator.database begins a login with a plain, deferred BEGIN).
+        db.session.rollback()
+        if user_id is None:
+            login_limit_service.record_failure(db.session, username, address, limits)
             flash(_("Wrong user name or password."), "error")
             return render_template("auth/login.html", form=form), 401
+        login_limit_service.clear_failures(db.session, username)
+        user = db.session.get(User, user_id)
+        # A fresh session: nothing of a session fixed by someone else survives the login.
+        locale = session.get(SESSION_LOCALE)
+        session.clear()
+        if locale:
+            session[SESSION_LOCALE] = locale
         login_user(user)
+        now = int(clock())
+        session[SESSION_LOGGED_IN_AT] = now
+        session[SESSION_SEEN_AT] = now
         return redirect(_safe_next(request.args.get("next")) or url_for("index"))
     return render_template("auth/login.html", form=form)
+
+
+# --- session expiry --------------------------------------------------------------------
+
+# When the session logged in and when it last made a request, in seconds since the epoch.
+SESSION_LOGGED_IN_AT = "logged_in_at"
+SESSION_SEEN_AT = "seen_at"
+# The last request is written back at most this often, not on every request.
+_SEEN_RESOLUTION = 60
+
+
+def clock() -> float:
+    """Seconds since the epoch: the time sessions are measured in (tests replace it)."""
+    return time.time()
+
+
+def session_expired(now: float) -> bool:
+    """Whether the logged-in session is past its idle timeout or its absolute lifetime.
+
+    A session without the times (from before they were kept) counts as expired.
+    """
+    config = current_app.config
+    logged_in_at = session.get(SESSION_LOGGED_IN_AT)
+    seen_at = session.get(SESSION_SEEN_AT)
+    if not isinstance(logged_in_at, int) or not isinstance(seen_at, int):
+        return True
+    idle = int(config["SESSION_IDLE_MINUTES"]) * 60
+    lifetime = int(config["SESSION_LIFETIME_HOURS"]) * 3600
+    return now - seen_at > idle or now - logged_in_at > lifetime
+
+
+@bp.before_app_request
+def expire_session() -> Any:
+    """End a session that was idle too long or is too old: the login page, or 401 JSON."""
+    if request.endpoint == "static" or "_user_id" not in session:
+        return None
+    now = clock()
+    if session_expired(now):
+        locale = session.get(SESSION_LOCALE)
+        logout_user()
+        session.clear()
+        if locale:
+            session[SESSION_LOCALE] = locale
+        if wants_json():
+            return jsonify(error="login required", reason="session expired"), 401
+        flash(_("Your session has expired. Please log in again."), "info")
+        return redirect(login_url("auth.login", next_url=request.url))
+    if now - int(session[SESSION_SEEN_AT]) >= _SEEN_RESOLUTION:
+        session[SESSION_SEEN_AT] = int(now)
+    return None
 
 
 @bp.post("/logout")

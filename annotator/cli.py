@@ -93,6 +93,8 @@ def commands() -> tuple[click.Command, ...]:
         assign_command,
         reliability_command,
         export_command,
+        backup_command,
+        restore_command,
         demo_command,
         serve_command,
     )
@@ -634,6 +636,88 @@ def export_command(
         raise click.ClickException(str(error)) from None
     if cut:
         click.echo(f"warning: {cut} texts were longer than Stata holds and were cut", err=True)
+
+
+# --- backup and restore --------------------------------------------------------------
+
+
+@click.command("backup")
+@click.option(
+    "--out",
+    type=click.Path(),
+    help="The archive to write, or a folder to write a dated one in (default: this folder).",
+)
+@click.option("--no-files", is_flag=True, help="Leave the stored document files out.")
+@with_appcontext
+def backup_command(out: str | None, no_files: bool) -> None:
+    """Back up the database and the stored documents into one .tar.gz archive.
+
+    Safe while coders work. Not limited to a current schema: the moment to back up is
+    before `annotator db upgrade`.
+    """
+    from .backup import BackupError, create_backup
+
+    try:
+        result = create_backup(
+            db.engine.url, current_app.config["DATA_DIR"], out, include_documents=not no_files
+        )
+    except BackupError as error:
+        raise click.ClickException(str(error)) from None
+    except OSError as error:
+        raise click.ClickException(f"cannot write the backup: {error}") from None
+    documents = "no document files" if no_files else f"{result.manifest.documents} document files"
+    click.echo(
+        f"{result.path}: {result.manifest.database} database at revision "
+        f"{result.manifest.revision or 'none'}, {documents}, {result.size_bytes:,} bytes"
+    )
+
+
+@click.command("restore")
+@click.argument("archive", type=click.Path(exists=True, dir_okay=False))
+@click.option("--yes", is_flag=True, help="Replace the database without asking.")
+@with_appcontext
+def restore_command(archive: str, yes: bool) -> None:
+    """Replace the database with a backup's and add its document files.
+
+    Checks the whole archive first; on any failure the database is left as it was.
+    """
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from . import MIGRATIONS_DIR
+    from .backup import BackupError, read_manifest, restore_backup
+    from .schema import expected_heads
+
+    config = Config()
+    config.set_main_option("script_location", MIGRATIONS_DIR)
+    known = [script.revision for script in ScriptDirectory.from_config(config).walk_revisions()]
+    where = db.engine.url.render_as_string(hide_password=True)
+    try:
+        manifest = read_manifest(archive)
+        click.echo(
+            f"{archive}: a backup of {manifest.created_at} ({manifest.database}, revision "
+            f"{manifest.revision or 'none'}, {manifest.documents} document files)"
+        )
+        if not yes:
+            click.confirm(
+                f"Replace everything in {where} with this backup? "
+                "What is there now will be lost (back it up first)",
+                abort=True,
+            )
+        db.session.remove()
+        db.engine.dispose()  # no connection of ours holds the file or the tables
+        restore_backup(archive, db.engine.url, current_app.config["DATA_DIR"], known)
+    except BackupError as error:
+        raise click.ClickException(str(error)) from None
+    except OSError as error:  # a folder that cannot be written: before the database changed
+        raise click.ClickException(f"cannot restore: {error}") from None
+    click.echo(f"restored {where} and {manifest.documents} document files")
+    if manifest.revision not in expected_heads(MIGRATIONS_DIR):
+        click.echo(
+            f"the backup is at schema revision {manifest.revision or 'none'}: "
+            "run `annotator db upgrade` before starting the server",
+            err=True,
+        )
 
 
 # --- demo and server -----------------------------------------------------------------

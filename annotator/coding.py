@@ -52,8 +52,13 @@ def _version_for(assignment: Assignment) -> CodebookVersion:
 
 
 def _label_set(assignment: Assignment, *, create: bool) -> LabelSet | None:
+    # A save locks the label set until it commits (``create`` is true for the saves).
     found = label_service.find_label_set(
-        db.session, assignment.document_id, current_user.id, assignment.codebook_id
+        db.session,
+        assignment.document_id,
+        current_user.id,
+        assignment.codebook_id,
+        for_update=create,
     )
     if found is not None or not create:
         return found

@@ -32,6 +32,7 @@ import html
 import os
 import re
 import threading
+import time
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -63,6 +64,9 @@ _BINARY_SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"Rar!", "a RAR archive"),
     (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
     (b"{\\rtf", "an RTF document"),
+    (b"MZ\x90\x00", "a Windows program"),
+    (b"\x7fELF", "a Linux program"),
+    (b"\xcf\xfa\xed\xfe", "a macOS program"),
 )
 
 # C0 and C1 control characters except tab, newline and form feed (the page break of plain
@@ -238,13 +242,38 @@ def detect_format(path: Path, head: bytes) -> DocumentFormat:
     return DocumentFormat.TEXT
 
 
+@dataclass(frozen=True)
+class ExtractionLimits:
+    """What a file may cost to read, beyond its size: a small file can still be a bomb.
+
+    A PDF compresses its page contents, so a file of a few hundred kilobytes can hold
+    millions of characters, or of drawing objects that take PDFium minutes to lay out; and a
+    browser's HTML parser (nh3's, which renders HTML documents) slows down quadratically with
+    the depth of nested elements. The limits are far above real documents: a dense page
+    holds a few thousand characters and objects, and web pages nest a few dozen levels.
+    """
+
+    max_text_chars: int = 20_000_000
+    max_page_objects: int = 100_000
+    max_seconds: float = 120.0
+    max_html_depth: int = 1_000
+
+
+DEFAULT_LIMITS = ExtractionLimits()
+
+
 def extract(
-    path: str | os.PathLike[str], *, max_bytes: int = 50 * _MEGABYTE, max_pages: int = 2000
+    path: str | os.PathLike[str],
+    *,
+    max_bytes: int = 50 * _MEGABYTE,
+    max_pages: int = 2000,
+    limits: ExtractionLimits = DEFAULT_LIMITS,
 ) -> ExtractedDocument:
     """Read a PDF, HTML, Markdown or text file into pages of text.
 
     Raises ``RefusedFile`` with a reason for every file that cannot be imported: empty, too
-    large, unsupported, not what its name says, encrypted, corrupt, or with too many pages.
+    large, unsupported, not what its name says, encrypted, corrupt, with too many pages, or
+    too costly to read (``limits``).
     """
     path = Path(path)
     try:
@@ -267,9 +296,12 @@ def extract(
     document_format = detect_format(path, data[:_HEAD_BYTES])
     encoding: str | None = None
     if document_format is DocumentFormat.PDF:
-        texts, title = _pdf_pages(data, max_pages)
+        texts, title = _pdf_pages(data, max_pages, limits)
     else:
         source, encoding = decode_text(data)
+        if document_format in (DocumentFormat.HTML, DocumentFormat.MARKDOWN):
+            # Markdown may hold raw HTML, which is rendered through the same parser.
+            check_html_depth(source, limits.max_html_depth)
         if document_format is DocumentFormat.HTML:
             texts, title = [_html_text(source)], _html_title(source)
         elif document_format is DocumentFormat.MARKDOWN:
@@ -278,6 +310,8 @@ def extract(
             texts, title = _text_pages(source), None
         if len(texts) > max_pages:
             raise RefusedFile(f"too many pages ({len(texts)} > {max_pages})")
+    if sum(len(text) for text in texts) > limits.max_text_chars:
+        raise RefusedFile(_too_much_text(limits.max_text_chars))
     return ExtractedDocument(
         format=document_format,
         pages=_paginate(texts),
@@ -295,6 +329,58 @@ def _paginate(texts: list[str]) -> tuple[ExtractedPage, ...]:
         pages.append(ExtractedPage(number=number, text=text, start=start))
         start += len(text) + len(PAGE_SEPARATOR)
     return tuple(pages)
+
+
+def _too_much_text(limit: int) -> str:
+    return f"too much text (more than {limit:,} characters): is it really one document?"
+
+
+# Elements a parser closes by itself, or that have no content: they add no depth.
+_HTML_SHALLOW_TAGS = frozenset(
+    {
+        "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
+        "source", "track", "wbr", "p", "li", "dt", "dd", "option", "optgroup", "tr", "td",
+        "th", "thead", "tbody", "tfoot", "rb", "rt", "rp", "colgroup", "caption",
+    }
+)  # fmt: skip
+_HTML_TAG = re.compile(r"<(/?)([A-Za-z][^\s/<>]*)[^<>]*?(/?)>")
+_HTML_FOREIGN = frozenset({"svg", "math"})
+
+
+def html_nesting_depth(source: str) -> int:
+    """An estimate of the deepest nesting of elements in HTML (tags opened and not closed).
+
+    Fast and simple rather than exact: it counts start tags against end tags, leaving out
+    empty elements and those a parser closes by itself. ``<div/>`` opens a ``div`` in HTML,
+    as browsers read it; only inside SVG and MathML does ``/>`` close an element.
+    """
+    depth = deepest = 0
+    foreign_at: int | None = None  # the depth at which an <svg> or <math> opened
+    for match in _HTML_TAG.finditer(source):
+        closing, name, self_closing = match.groups()
+        name = name.lower()
+        if name in _HTML_SHALLOW_TAGS or (self_closing and foreign_at is not None):
+            continue
+        if closing:
+            depth = max(0, depth - 1)
+            if foreign_at is not None and depth <= foreign_at:
+                foreign_at = None
+        else:
+            if name in _HTML_FOREIGN and foreign_at is None and not self_closing:
+                foreign_at = depth
+            depth += 1
+            deepest = max(deepest, depth)
+    return deepest
+
+
+def check_html_depth(source: str, limit: int) -> None:
+    """Refuse HTML nested deeper than ``limit``: its parsing would take minutes, not a moment."""
+    depth = html_nesting_depth(source)
+    if depth > limit:
+        raise RefusedFile(
+            f"HTML nested too deep ({depth:,} levels of elements > {limit:,}): "
+            "not a web page a person could read"
+        )
 
 
 def _over_limit(size: int, max_bytes: int) -> str:
@@ -416,8 +502,16 @@ def _looks_like_chinese(text: str) -> bool:
 # --- PDF -----------------------------------------------------------------------------------
 
 
-def _pdf_pages(data: bytes, max_pages: int) -> tuple[list[str], str | None]:
-    """The text of each page and the title of a PDF, closing every PDFium object promptly."""
+def _pdf_pages(
+    data: bytes, max_pages: int, limits: ExtractionLimits = DEFAULT_LIMITS
+) -> tuple[list[str], str | None]:
+    """The text of each page and the title of a PDF, closing every PDFium object promptly.
+
+    The limits are checked page by page: a page's objects before its text is laid out, the
+    text and the time so far after. PDFium cannot be stopped inside a page, so one page
+    may overrun the time; the object limit bounds what one page can cost.
+    """
+    started = time.monotonic()
     with _PDFIUM_LOCK:
         try:
             pdf = pdfium.PdfDocument(data)
@@ -429,8 +523,18 @@ def _pdf_pages(data: bytes, max_pages: int) -> tuple[list[str], str | None]:
                 raise RefusedFile(f"too many pages ({page_count} > {max_pages})")
             title = _pdf_title(pdf)
             texts = []
+            characters = 0
             for index in range(page_count):
-                texts.append(_clean_text(_pdf_page_text(pdf, index)))
+                text = _clean_text(_pdf_page_text(pdf, index, limits))
+                characters += len(text)
+                if characters > limits.max_text_chars:
+                    raise RefusedFile(_too_much_text(limits.max_text_chars))
+                if time.monotonic() - started > limits.max_seconds:
+                    raise RefusedFile(
+                        f"reading the text took too long (over {limits.max_seconds:g} s, "
+                        f"at page {index + 1} of {page_count})"
+                    )
+                texts.append(text)
         except pdfium.PdfiumError as error:
             raise RefusedFile(f"corrupt PDF: {error}") from None
         finally:
@@ -440,12 +544,20 @@ def _pdf_pages(data: bytes, max_pages: int) -> tuple[list[str], str | None]:
     return texts, title
 
 
-def _pdf_page_text(pdf: pdfium.PdfDocument, index: int) -> str:
+def _pdf_page_text(
+    pdf: pdfium.PdfDocument, index: int, limits: ExtractionLimits = DEFAULT_LIMITS
+) -> str:
     try:
         page = pdf[index]
     except pdfium.PdfiumError:
         raise RefusedFile(f"corrupt PDF: page {index + 1} cannot be read") from None
     try:
+        objects = pdfium_c.FPDFPage_CountObjects(page.raw)
+        if objects > limits.max_page_objects:
+            raise RefusedFile(
+                f"page {index + 1} is too complex to read ({objects:,} drawing objects > "
+                f"{limits.max_page_objects:,})"
+            )
         textpage = page.get_textpage()
         try:
             return str(textpage.get_text_range())

@@ -505,3 +505,23 @@ class FinalEvent(db.Model):  # type: ignore[name-defined]
 @event.listens_for(FinalEvent, "before_delete")
 def _refuse_final_history_change(mapper: Any, connection: Any, target: FinalEvent) -> None:
     raise HistoryIsAppendOnly(f"final event {target.id} is part of the history and cannot change")
+
+
+class LoginAttempt(db.Model):  # type: ignore[name-defined]
+    """A failed login, kept for the rate limit (``services.login_limits``) for one window.
+
+    In the database rather than in a worker's memory, so that every gunicorn worker counts
+    the same attempts.
+    """
+
+    __tablename__ = "login_attempt"
+    __table_args__ = (
+        Index("ix_login_attempt_username_at", "username", "at"),
+        Index("ix_login_attempt_address_at", "address", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # As typed (lowercased, cut to the column), whether or not such a person exists.
+    username: Mapped[str] = mapped_column(String(80))
+    address: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -38,7 +38,13 @@ from pathlib import Path
 import nh3
 from markdown_it import MarkdownIt
 
-from .extraction import HTML_DROPPED_CONTENT, DocumentFormat, decode_text
+from .extraction import (
+    DEFAULT_LIMITS,
+    HTML_DROPPED_CONTENT,
+    DocumentFormat,
+    check_html_depth,
+    decode_text,
+)
 
 ALLOWED_TAGS = frozenset(
     {
@@ -124,11 +130,15 @@ def document_html(data: bytes, document_format: DocumentFormat) -> str:
     Raises ``RefusedFile`` when the bytes do not decode as text, and ``ValueError`` for a
     format that has no HTML rendering (PDF and plain text).
     """
+    if document_format not in (DocumentFormat.HTML, DocumentFormat.MARKDOWN):
+        raise ValueError(f"{document_format.value} documents have no HTML rendering")
+    source = decode_text(data)[0]
+    # The import refuses such files; this guards the ones stored before it did, whose
+    # parsing would hold a worker for minutes on every page view.
+    check_html_depth(source, DEFAULT_LIMITS.max_html_depth)
     if document_format is DocumentFormat.HTML:
-        return sanitize_html(decode_text(data)[0])
-    if document_format is DocumentFormat.MARKDOWN:
-        return markdown_html(decode_text(data)[0])
-    raise ValueError(f"{document_format.value} documents have no HTML rendering")
+        return sanitize_html(source)
+    return markdown_html(source)
 
 
 # Sanitising a long page costs milliseconds; the coding page must not pay them on every load.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the Debian packages the test suite needs, if they are missing:
 # PostgreSQL (server binaries initdb/pg_ctl), Chromium for the browser tests (tests/browser
-# drive /usr/bin/chromium) and a Chinese font so that their screenshots show Chinese glyphs.
+# drive /usr/bin/chromium), a Chinese font so that their screenshots show Chinese glyphs, and
+# nginx and openssl for the deployment tests.
 # Runs apt-get only as root.
 set -euo pipefail
 
@@ -12,6 +13,10 @@ have_initdb() {
 have_initdb || missing+=(postgresql)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || missing+=(fonts-wqy-zenhei)
+# tests/test_deploy.py runs deploy/nginx/annotator.conf in front of gunicorn, over TLS with a
+# certificate made by openssl.
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

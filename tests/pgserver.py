@@ -138,6 +138,27 @@ class PostgresServer:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
+    def restart(self) -> None:
+        """Stop the server (fast: active transactions are rolled back) and start it again.
+
+        With its log file again: otherwise the new server would keep pg_ctl's output pipes
+        open, and waiting for pg_ctl would never end.
+        """
+        self._run(
+            [
+                self.pg_ctl,
+                "-D",
+                str(self.root / "data"),
+                "-l",
+                str(self.root / "server.log"),
+                "-m",
+                "fast",
+                "-w",
+                "restart",
+            ]
+        )
+        self._wait()
+
     def stop(self) -> None:
         """Stop the server and remove its folder."""
         try:

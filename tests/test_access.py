@@ -489,3 +489,76 @@ def test_pi_sees_both_coders_label_sets(
     for text in [BOB_NOTE, "BOB-CITY-鲍勃市", "deep_data", "4711", f"“{BOB_QUOTE}”", "submitted"]:
         assert text in body
     assert body.count('<section class="card">') == 2
+
+
+# --- an adjudicator, and blindness on every page -------------------------------------------
+
+# What carol gets with the adjudicator right (she codes nothing; bob submitted the shared
+# document): the adjudication pages and the shared document's file, nothing else of the
+# PI's. Every route not named here answers her as it answers carol without the right.
+ADJUDICATOR = {
+    ("documents.file", "GET"): 200,
+    ("adjudication.index", "GET"): 200,
+    ("adjudication.document", "GET"): 200,
+    ("adjudication.set_value", "POST"): 422,  # no choice made, as for the PI
+    ("adjudication.accept_agreed", "POST"): "/adjudicate/{shared}",
+}
+
+
+def test_adjudicator_table_names_only_routes_of_the_app() -> None:
+    assert set(ADJUDICATOR) <= {(r.endpoint, r.method) for r in ROUTES}
+
+
+@pytest.mark.parametrize("entry", ROUTES, ids=str)
+def test_permissions_of_an_adjudicator(
+    client: FlaskClient, auth: AuthActions, project: Project, entry: Route
+) -> None:
+    names = {
+        "shared": project.document_ids[SHARED],
+        "evidence": bob_codes_the_shared_document(project),
+    }
+    carol = db.session.get(User, project.users["carol"])
+    assert carol is not None
+    carol.can_adjudicate = True
+    db.session.commit()
+    expected = ADJUDICATOR.get((entry.endpoint, entry.method), entry.expect["carol"])
+    expected = expected.format(**names) if isinstance(expected, str) else expected
+    assert auth.login("carol").status_code == 302
+    url = entry.url.format(**names)
+    check(send(client, entry, url, token=csrf_token(client)), expected, url)
+    bob = bobs_label_set(project)
+    assert bob.status is LabelStatus.SUBMITTED
+    assert bob.values() == BOB_VALUES
+    assert [e.quote for e in bob.evidence] == [BOB_QUOTE]
+
+
+@pytest.mark.parametrize("submitted", [True, False], ids=["submitted", "draft"])
+@pytest.mark.parametrize("coder", ["alice", "carol"])
+def test_no_get_route_shows_a_coder_anothers_labels(
+    client: FlaskClient, auth: AuthActions, project: Project, coder: str, submitted: bool
+) -> None:
+    # Every GET route of the table, pages, JSON and downloads alike, with bob's labels
+    # submitted or still a draft: nothing of his reaches alice (who codes the same
+    # document) or carol (who codes nothing).
+    names = {
+        "shared": project.document_ids[SHARED],
+        "evidence": bob_codes_the_shared_document(project),
+    }
+    if not submitted:
+        label_set = bobs_label_set(project)
+        bob = db.session.get(User, project.users["bob"])
+        label_service.reopen(db.session, label_set, bob)
+        db.session.commit()
+    auth.login(coder)
+    checked = 0
+    for entry in ROUTES:
+        if entry.method != "GET" or entry.endpoint == "static":
+            continue
+        url = entry.url.format(**names)
+        response = client.get(url, follow_redirects=True)
+        body = response.get_data().decode("utf-8", "replace")
+        if "/login" in response.request.path:
+            continue  # logged out by the route (none of the GET routes does)
+        assert_nothing_of_bobs(body, f"{coder}: GET {url}")
+        checked += 1
+    assert checked >= 20

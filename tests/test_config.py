@@ -48,7 +48,9 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, **variables: str) -> None
                 "MAX_DOCUMENT_BYTES": 50 * MEGABYTE,
                 "MAX_CONTENT_LENGTH": 51 * MEGABYTE,
                 "SESSION_COOKIE_SECURE": False,
-                "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"timeout": 30}},
+                "SQLALCHEMY_ENGINE_OPTIONS": {},
+                "SQLITE_BUSY_TIMEOUT": 10.0,
+                "SQLITE_SYNCHRONOUS": "full",
             },
         ),
         (
@@ -58,6 +60,8 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, **variables: str) -> None
                 "ANNOTATOR_DATA_DIR": "/data/study",
                 "ANNOTATOR_MAX_DOCUMENT_MB": "5",
                 "ANNOTATOR_SECURE_COOKIES": "1",
+                "ANNOTATOR_SQLITE_BUSY_TIMEOUT": "2.5",
+                "ANNOTATOR_SQLITE_SYNCHRONOUS": "NORMAL",
             },
             {
                 "SECRET_KEY": "k" * 64,
@@ -67,6 +71,8 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, **variables: str) -> None
                 "MAX_CONTENT_LENGTH": 6 * MEGABYTE,
                 "SESSION_COOKIE_SECURE": True,
                 "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+                "SQLITE_BUSY_TIMEOUT": 2.5,
+                "SQLITE_SYNCHRONOUS": "normal",
             },
         ),
         (
@@ -96,6 +102,20 @@ def test_a_size_limit_that_is_not_a_number_is_a_configuration_error() -> None:
 
 
 @pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"ANNOTATOR_SQLITE_BUSY_TIMEOUT": "soon"}, "ANNOTATOR_SQLITE_BUSY_TIMEOUT must be a"),
+        ({"ANNOTATOR_SQLITE_SYNCHRONOUS": "off"}, "ANNOTATOR_SQLITE_SYNCHRONOUS must be 'full'"),
+    ],
+)
+def test_bad_sqlite_settings_are_configuration_errors(
+    environ: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        from_environment("/srv/inst", environ)
+
+
+@pytest.mark.parametrize(
     ("url", "expected"),
     [
         ("postgres://u:p@h/db", "postgresql+psycopg://u:p@h/db"),  # Heroku-style
@@ -113,7 +133,7 @@ def test_normalise_database_url(url: str, expected: str) -> None:
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
-        ("sqlite:////srv/a.sqlite3", {"connect_args": {"timeout": 30}}),
+        ("sqlite:////srv/a.sqlite3", {}),
         ("postgresql+psycopg://u@h/db", {"pool_pre_ping": True}),
     ],
 )
@@ -198,7 +218,7 @@ def test_test_config_overrides_the_environment(
     )
     assert app.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'x.sqlite3'}"
     # Engine options follow the database actually used, not the one in the environment.
-    assert app.config["SQLALCHEMY_ENGINE_OPTIONS"] == {"connect_args": {"timeout": 30}}
+    assert app.config["SQLALCHEMY_ENGINE_OPTIONS"] == {}
 
 
 def test_serve_refuses_an_empty_database(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

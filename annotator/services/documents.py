@@ -7,6 +7,7 @@ on; a file that fails half-way leaves neither a row nor a stored file behind.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
@@ -95,8 +96,17 @@ def collect_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     return files
 
 
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
 def stored_path(data_dir: str | os.PathLike[str], sha256: str) -> Path:
-    """Where the file with this hash lives under the data directory."""
+    """Where the file with this hash lives under the data directory.
+
+    Only a SHA-256 in lowercase hex makes a path, so that no value (a damaged row, a
+    restored backup) can name a file outside the data directory.
+    """
+    if not _SHA256.fullmatch(sha256):
+        raise ValueError(f"not a SHA-256 digest: {sha256[:80]!r}")
     return Path(data_dir) / sha256[:2] / sha256
 
 
@@ -180,7 +190,7 @@ def import_file(
         fields = dict(metadata.fields) if metadata else {}
         document = Document(
             sha256=extracted.sha256,
-            filename=display_name or path.name,
+            filename=shown_filename(display_name or path.name),
             format=extracted.format,
             size_bytes=extracted.size,
             page_count=extracted.page_count,
@@ -208,8 +218,32 @@ def import_file(
         session.rollback()
         if created and stored is not None:
             _discard(session, stored, extracted.sha256)
-        return ImportOutcome(shown, REFUSED, f"could not be stored: {error}")
+        return ImportOutcome(shown, REFUSED, f"could not be stored: {_storage_error(error)}")
     return ImportOutcome(shown, IMPORTED, None, document.id, tuple(document.flags))
+
+
+# Control characters, and the bidirectional overrides that make "gnp.exe" read "exe.png".
+_UNSHOWABLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_FILENAME_LENGTH = 500  # the column's
+
+
+def shown_filename(name: str) -> str:
+    """A file name as kept and shown: no control characters, cut to fit, its suffix kept."""
+    name = _UNSHOWABLE.sub("", name) or "document"
+    if len(name) <= _FILENAME_LENGTH:
+        return name
+    suffix = Path(name).suffix[:20]
+    return name[: _FILENAME_LENGTH - len(suffix) - 1] + "…" + suffix
+
+
+def _storage_error(error: Exception) -> str:
+    """A failure while storing, in short: a database error's SQL and values are left out."""
+    if isinstance(error, SQLAlchemyError):
+        original = getattr(error, "orig", None)
+        return f"database error ({type(original or error).__name__})"
+    if isinstance(error, OSError):
+        return error.strerror or str(error)
+    return str(error)[:300]
 
 
 def import_files(

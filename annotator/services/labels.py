@@ -66,28 +66,31 @@ def find_assignment(session: Session, document: Document, coder: User) -> Assign
 
 
 def find_label_set(
-    session: Session, document_id: int, coder_id: int, codebook_id: int
+    session: Session, document_id: int, coder_id: int, codebook_id: int, *, for_update: bool = False
 ) -> LabelSet | None:
     """The coder's label set for the document under any version of the codebook, or None.
 
     Its codebook version and labels come in the same query: saving and showing a label
-    set need both, and lazy loads would cost a round trip each.
+    set need both, and lazy loads would cost a round trip each. ``for_update`` locks the
+    label set's row until the transaction ends (PostgreSQL; SQLite's writers take the
+    whole database in turn): two saves at once, from two tabs naming the same revision,
+    then follow each other, and the second is refused as stale instead of both passing the
+    revision check and the second overwriting the first.
     """
-    return (
-        session.scalars(
-            select(LabelSet)
-            .join(LabelSet.codebook_version)
-            .options(contains_eager(LabelSet.codebook_version), joinedload(LabelSet.labels))
-            .where(
-                LabelSet.document_id == document_id,
-                LabelSet.coder_id == coder_id,
-                CodebookVersion.codebook_id == codebook_id,
-            )
-            .order_by(CodebookVersion.number.desc())
+    query = (
+        select(LabelSet)
+        .join(LabelSet.codebook_version)
+        .options(contains_eager(LabelSet.codebook_version), joinedload(LabelSet.labels))
+        .where(
+            LabelSet.document_id == document_id,
+            LabelSet.coder_id == coder_id,
+            CodebookVersion.codebook_id == codebook_id,
         )
-        .unique()
-        .first()
+        .order_by(CodebookVersion.number.desc())
     )
+    if for_update:
+        query = query.with_for_update(of=LabelSet)
+    return session.scalars(query).unique().first()
 
 
 def label_set_for(

@@ -1,0 +1,136 @@
+"""The database connection under load and faults: SQLite's locking, and outages answered 503.
+
+SQLite allows one writer at a time. Every new SQLite connection is put in WAL mode (readers
+never wait for the writer, nor the writer for readers) with a busy timeout, so that a writer
+waits for the one before it instead of failing with "database is locked". A request that may
+write (any method but GET, HEAD and OPTIONS; the login form aside, which ends its reads before
+it writes) begins its transaction with ``BEGIN IMMEDIATE``,
+taking the write lock before its first read: a save reads the label set, then writes it, and
+in WAL mode a transaction that read before another writer committed cannot write at all
+(SQLite answers ``SQLITE_BUSY`` at once, without waiting). Everything else (reads, the
+login form, the command line) keeps the sqlite3 module's own handling: statements that
+only read run outside a transaction, each seeing the latest commits, and the first write
+begins a deferred transaction.
+
+When the database cannot be reached (PostgreSQL restarting, a connection dropped, SQLite
+locked beyond the timeout), the request is rolled back and answered ``503`` with
+``Retry-After`` (JSON ``{"error": "database unavailable"}`` for scripts): nothing was saved,
+and the page's autosave keeps its draft and tries again. The next request gets a new
+connection (PostgreSQL connections are checked before use, ``pool_pre_ping``), so the
+server recovers by itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, Response, has_request_context, jsonify, request
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+
+from .auth import wants_json
+from .extensions import db
+
+# Seconds a client should wait before trying again after a 503.
+RETRY_AFTER_SECONDS = 1
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Posts that only read: logging in checks a password (tens of milliseconds, by design),
+# which must not hold the write lock and stop every save meanwhile.
+READ_ONLY_ENDPOINTS = frozenset({"auth.login"})
+
+
+def init_app(app: Flask) -> None:
+    """Configure the app's engines and answer database outages with 503."""
+    with app.app_context():
+        for engine in db.engines.values():
+            configure_engine(
+                engine,
+                busy_timeout=app.config.get("SQLITE_BUSY_TIMEOUT", 10.0),
+                synchronous=app.config.get("SQLITE_SYNCHRONOUS", "full"),
+            )
+    app.register_error_handler(DBAPIError, database_unavailable)
+    app.register_error_handler(DisconnectionError, database_unavailable)
+    # Runs before Flask-SQLAlchemy's own teardown (the last registered runs first).
+    app.teardown_appcontext(remove_session)
+
+
+def remove_session(_error: BaseException | None) -> None:
+    """End the request's session; one whose connection broke is dropped, not rolled back.
+
+    Rolling back on a connection the database has closed (PostgreSQL restarting) raises,
+    and an exception raised while tearing down escapes Flask: the client would get a bare
+    500 instead of the 503 already chosen.
+    """
+    try:
+        db.session.remove()
+    except DBAPIError:
+        db.session().invalidate()
+        db.session.registry.clear()
+
+
+def _writing() -> bool:
+    """True in a request that may write; false in reads and outside requests (the CLI)."""
+    return (
+        has_request_context()
+        and request.method not in READ_METHODS
+        and request.endpoint not in READ_ONLY_ENDPOINTS
+    )
+
+
+def configure_engine(engine: Engine, *, busy_timeout: float, synchronous: str = "full") -> None:
+    """SQLite: WAL mode and a busy timeout on every connection, write lock up front on writes.
+
+    ``synchronous`` is SQLite's setting: ``full`` syncs the log to disk at every commit (an
+    acknowledged save survives a power cut); ``normal`` syncs only at checkpoints (a save
+    survives a crash of the app, not of the machine) and lets commits follow each other
+    without waiting for the disk.
+    """
+    if synchronous not in ("full", "normal"):
+        raise ValueError(f"synchronous must be 'full' or 'normal', not {synchronous!r}")
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {round(busy_timeout * 1000)}")
+            # Kept in the file; switching needs the write lock once, and waits like a writer.
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(connection: Any) -> None:
+        # Run before the transaction's first statement; the sqlite3 module then sees a
+        # transaction under way and begins none of its own.
+        if _writing():
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def database_unavailable(error: Exception) -> Any:
+    """Roll back and answer 503 with Retry-After: nothing was saved, try again shortly.
+
+    Only for a database that cannot be reached or answer (a lost or refused connection, a
+    lock not granted in time); any other database error is a bug, and stays a 500.
+    """
+    unreachable = isinstance(error, (OperationalError, InterfaceError, DisconnectionError)) or (
+        isinstance(error, DBAPIError) and error.connection_invalidated
+    )
+    if not unreachable:
+        raise error
+    try:
+        db.session.rollback()
+    except DBAPIError:  # the connection is gone; dropping the session is all that is left
+        db.session().invalidate()
+    message = "The database is unavailable for a moment: nothing was saved. Try again."
+    response: Response = (
+        jsonify(error="database unavailable", message=message)
+        if wants_json()
+        else Response(message, mimetype="text/plain")
+    )
+    response.status_code = 503
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
