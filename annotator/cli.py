@@ -36,9 +36,10 @@ def _cli_app() -> Flask:
     ``annotator serve`` builds its own app, which insists on one."""
     from . import create_app
 
-    overrides = (
-        {} if os.environ.get("ANNOTATOR_SECRET_KEY") else {"SECRET_KEY": secrets.token_hex(32)}
-    )
+    # Nor do they serve anyone: the warnings about cookies and keys are for the server.
+    overrides: dict[str, object] = {"PRODUCTION_WARNINGS": False}
+    if not os.environ.get("ANNOTATOR_SECRET_KEY"):
+        overrides["SECRET_KEY"] = secrets.token_hex(32)
     return create_app(overrides)
 
 

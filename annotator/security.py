@@ -101,7 +101,7 @@ def production_warnings(config: Mapping[str, Any]) -> list[str]:
 
 def init_app(app: Flask) -> None:
     """Add the security headers to every response, and warn of an unsafe configuration."""
-    if not app.testing and not app.debug:
+    if app.config.get("PRODUCTION_WARNINGS", True) and not app.testing and not app.debug:
         for warning in production_warnings(app.config):
             app.logger.warning("%s", warning)
     hsts = bool(app.config.get("SESSION_COOKIE_SECURE"))

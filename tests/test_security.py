@@ -265,6 +265,34 @@ def test_production_warnings(config: dict[str, Any], warned: list[str]) -> None:
 
 
 @pytest.mark.parametrize(
+    ("overrides", "warned"), [({}, True), ({"PRODUCTION_WARNINGS": False}, False)]
+)
+def test_the_server_warns_and_commands_do_not(
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Any,
+    overrides: dict[str, Any],
+    warned: bool,
+) -> None:
+    # A server app with insecure cookies logs the warning; the commands' app (cli._cli_app
+    # sets PRODUCTION_WARNINGS off) does not, since it serves nobody.
+    from annotator import cli, create_app
+
+    monkeypatch.setenv("ANNOTATOR_SECRET_KEY", "k" * 64)
+    monkeypatch.setenv("ANNOTATOR_SECURE_COOKIES", "0")
+    monkeypatch.setenv("ANNOTATOR_DATABASE_URL", f"sqlite:///{tmp_path / 'w.sqlite3'}")
+    monkeypatch.setenv("ANNOTATOR_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("ANNOTATOR_INSTANCE_PATH", str(tmp_path / "instance"))
+    with caplog.at_level("WARNING"):
+        create_app(overrides)
+    assert any("ANNOTATOR_SECURE_COOKIES" in r.getMessage() for r in caplog.records) is warned
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        cli._cli_app()
+    assert not any("ANNOTATOR_SECURE_COOKIES" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(
     ("variable", "value"),
     [
         ("ANNOTATOR_LOGIN_LIMIT_PER_NAME", "0"),
