@@ -69,8 +69,10 @@ def test_a_coder_given_the_right_adjudicates_beside_the_document(
     # A multiple-choice final value typed with check boxes, and a note.
     row = page.locator("#v-service_type")
     expect(row.locator(".marker-disagree")).to_be_visible()
-    row.locator("label.choice", has_text="typed value").locator("input").check()
     typed = row.locator("fieldset.typed-value")
+    expect(typed).to_be_hidden()  # the typed value's fields wait until it is chosen
+    row.locator("label.choice", has_text="typed value").locator("input").check()
+    expect(typed).to_be_visible()
     typed.locator("label", has_text="Crime and disturbance reporting").locator("input").check()
     typed.locator("label", has_text="Emergency alarm").locator("input").check()
     row.locator("textarea[name='service_type-note']").fill("The tender lists both services.")
