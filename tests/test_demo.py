@@ -64,6 +64,7 @@ def test_the_demo_corpus_is_bundled() -> None:
 def test_build_demo(tmp_path: Path) -> None:
     printed: list[str] = []
     app = build_demo(str(tmp_path), echo=printed.append)
+    assert app.config["PRODUCTION_WARNINGS"] is False  # local and plain HTTP by design
 
     assert (tmp_path / "demo" / "demo.sqlite3").is_file()
     assert f"imported {len(corpus_files())}, duplicates 0, refused 0" in printed

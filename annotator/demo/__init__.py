@@ -47,6 +47,8 @@ def build_demo(instance_path: str, echo: Callable[[str], None] = print) -> Flask
             "SECRET_KEY": secrets.token_hex(32),
             "SQLALCHEMY_DATABASE_URI": f"sqlite:///{root / 'demo.sqlite3'}",
             "DATA_DIR": str(root / "documents"),
+            # Served on 127.0.0.1 over plain HTTP by design: no warning about cookies.
+            "PRODUCTION_WARNINGS": False,
         }
     )
     with app.app_context():
