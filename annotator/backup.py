@@ -234,20 +234,27 @@ def _sqlite_revision(path: Path) -> str | None:
     return str(row[0]) if row else None
 
 
-def _postgres_revision(url: URL) -> str | None:
+@contextlib.contextmanager
+def _postgres_connection(url: URL) -> Iterator[Any]:
+    """A connection to the PostgreSQL database at ``url``; BackupError when it fails."""
     engine = create_engine(url)
     try:
         with engine.connect() as connection:
-            exists = connection.scalar(text("SELECT to_regclass('public.alembic_version')"))
-            if exists is None:
-                return None
-            return connection.scalar(text("SELECT version_num FROM alembic_version"))
+            yield connection
     except Exception as error:
         raise BackupError(
             f"cannot reach the database {_shown(url)}: {_first_line(error)}"
         ) from None
     finally:
         engine.dispose()
+
+
+def _postgres_revision(url: URL) -> str | None:
+    with _postgres_connection(url) as connection:
+        exists = connection.scalar(text("SELECT to_regclass('public.alembic_version')"))
+        if exists is None:
+            return None
+        return connection.scalar(text("SELECT version_num FROM alembic_version"))
 
 
 # --- PostgreSQL's tools ----------------------------------------------------------------
@@ -281,16 +288,8 @@ def tool_major_version(tool: str) -> int:
 
 def server_major_version(url: URL) -> int:
     """The major version of the PostgreSQL server at ``url``."""
-    engine = create_engine(url)
-    try:
-        with engine.connect() as connection:
-            return int(connection.scalar(text("SHOW server_version_num")) or 0) // 10000
-    except Exception as error:
-        raise BackupError(
-            f"cannot reach the database {_shown(url)}: {_first_line(error)}"
-        ) from None
-    finally:
-        engine.dispose()
+    with _postgres_connection(url) as connection:
+        return int(connection.scalar(text("SHOW server_version_num")) or 0) // 10000
 
 
 def _tool(name: str, url: URL) -> str:
@@ -581,21 +580,13 @@ def _restore_postgres(dump: Path, url: URL, work: Path) -> None:
     pg_restore, psql = _tool("pg_restore", url), _tool("psql", url)
     env = postgres_environment(url)
     script = work / "restore.sql"
-    engine = create_engine(url)
-    try:
-        with engine.connect() as connection:
-            tables = connection.scalars(
-                text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
-            ).all()
-            sequences = connection.scalars(
-                text("SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'")
-            ).all()
-    except Exception as error:
-        raise BackupError(
-            f"cannot reach the database {_shown(url)}: {_first_line(error)}"
-        ) from None
-    finally:
-        engine.dispose()
+    with _postgres_connection(url) as connection:
+        tables = connection.scalars(
+            text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        ).all()
+        sequences = connection.scalars(
+            text("SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'")
+        ).all()
     with script.open("w", encoding="utf-8") as out:
         for table in tables:
             out.write(f"DROP TABLE IF EXISTS public.{_quote(table)} CASCADE;\n")
