@@ -262,8 +262,16 @@ def csrf_token_json() -> Any:
 @bp.post("/<int:document_id>/labels.json")
 @login_required
 def save_json(document_id: int) -> Any:
-    """Save values sent as JSON (for saving without a page load); CSRF token in a header."""
-    assignment = get_assignment(document_id)
+    """Save values sent as JSON (the page's autosave); CSRF token in a header.
+
+    The request coders make most, so it reads with plain queries and no lock: the write
+    checks the revision (``label_service.save_state``), and on SQLite the write lock is
+    taken only for the write (``database.DEFERRED_WRITE_ENDPOINTS``).
+    """
+    coder_id = current_user.id
+    codebook_id = label_service.assigned_codebook_id(db.session, document_id, coder_id)
+    if codebook_id is None:
+        abort(404)
     payload = request.get_json(silent=True)
     if not isinstance(payload, dict) or not isinstance(payload.get("values", {}), dict):
         return jsonify(error="expected a JSON object with 'values'"), 400
@@ -273,13 +281,14 @@ def save_json(document_id: int) -> Any:
         return jsonify(error="'revision' must be a whole number"), 400
     if note is not None and not isinstance(note, str):
         return jsonify(error="'note' must be text"), 400
-    label_set = _label_set(assignment, create=True)
-    assert label_set is not None
+    state = label_service.open_state(db.session, document_id, coder_id, codebook_id)
+    if state is None:
+        abort(409, _("the codebook of this assignment has no version"))
     try:
-        label_service.save_labels(
+        result = label_service.save_state(
             db.session,
-            label_set,
-            current_user,
+            state,
+            coder_id,
             payload.get("values", {}),
             note=note,
             expected_revision=revision,
@@ -287,13 +296,12 @@ def save_json(document_id: int) -> Any:
         )
     except label_service.StaleRevision as stale:
         db.session.rollback()
-        codebook = label_set.codebook_version.parsed()
         return jsonify(
             error="stale",
             revision=stale.current_revision,
             values=stale.current_values,
             differences=conflict_rows(
-                codebook,
+                state.codebook(db.session),
                 payload.get("values", {}),
                 stale.current_values,
                 (note, stale.current_note),
@@ -302,14 +310,9 @@ def save_json(document_id: int) -> Any:
     except label_service.LabelError as error:
         db.session.rollback()
         return jsonify(error="invalid", errors=error.errors), 422
-    # Read before the commit expires the label set: reading after it costs two queries.
-    saved = {
-        "revision": label_set.revision,
-        "status": label_set.status.value,
-        "values": label_set.values(),
-    }
     db.session.commit()
-    return jsonify(saved)
+    saved = result.state
+    return jsonify(revision=saved.revision, status=saved.status.value, values=saved.values)
 
 
 @bp.post("/<int:document_id>/evidence")

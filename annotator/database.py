@@ -3,8 +3,8 @@
 SQLite allows one writer at a time. Every new SQLite connection is put in WAL mode (readers
 never wait for the writer, nor the writer for readers) with a busy timeout, so that a writer
 waits for the one before it instead of failing with "database is locked". A request that may
-write (any method but GET, HEAD and OPTIONS; the login form aside, which ends its reads before
-it writes) begins its transaction with ``BEGIN IMMEDIATE``,
+write (any method but GET, HEAD and OPTIONS; the login form and the autosave aside, see
+``DEFERRED_WRITE_ENDPOINTS``) begins its transaction with ``BEGIN IMMEDIATE``,
 taking the write lock before its first read: a save reads the label set, then writes it, and
 in WAL mode a transaction that read before another writer committed cannot write at all
 (SQLite answers ``SQLITE_BUSY`` at once, without waiting). Everything else (reads, the
@@ -35,9 +35,12 @@ from .extensions import db
 # Seconds a client should wait before trying again after a 503.
 RETRY_AFTER_SECONDS = 1
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-# Posts that only read: logging in checks a password (tens of milliseconds, by design),
-# which must not hold the write lock and stop every save meanwhile.
-READ_ONLY_ENDPOINTS = frozenset({"auth.login"})
+# Posts that take the write lock only when they write. Logging in checks a password (tens
+# of milliseconds, by design), which must not hold the write lock and stop every save
+# meanwhile; then it writes without having to read again. The autosave reads without a
+# transaction and writes on condition that the revision it read is still the saved one
+# (services.labels.save_state), so it holds the lock for its writes only.
+DEFERRED_WRITE_ENDPOINTS = frozenset({"auth.login", "coding.save_json"})
 
 
 def init_app(app: Flask) -> None:
@@ -74,7 +77,7 @@ def _writing() -> bool:
     return (
         has_request_context()
         and request.method not in READ_METHODS
-        and request.endpoint not in READ_ONLY_ENDPOINTS
+        and request.endpoint not in DEFERRED_WRITE_ENDPOINTS
     )
 
 

@@ -193,12 +193,12 @@ class CodebookVersion(db.Model):  # type: ignore[name-defined]
 
         Versions never change, and the fingerprint is the SHA-256 of the codebook's content,
         so every row with the same fingerprint holds the same codebook (see
-        ``_parsed_definition``).
+        ``parsed_definition``).
         """
         cached = self.__dict__.get("_parsed")
         if cached is None:
             # The definition is a deferred column: read (one query) only on a cache miss.
-            cached = _parsed_definition(self.fingerprint, lambda: self.definition)
+            cached = parsed_definition(self.fingerprint, lambda: self.definition)
             self.__dict__["_parsed"] = cached
         return cached
 
@@ -208,7 +208,7 @@ _parsed_cache: OrderedDict[str, CodebookDefinition] = OrderedDict()
 _parsed_cache_lock = threading.Lock()
 
 
-def _parsed_definition(
+def parsed_definition(
     fingerprint: str, definition: Callable[[], dict[str, Any]]
 ) -> CodebookDefinition:
     """A codebook version's definition, parsed and checked once per process (LRU of 64).

@@ -474,3 +474,58 @@ def test_two_saves_naming_the_same_revision_at_once_never_both_succeed(
     label_set = db.session.get(LabelSet, label_set_id)
     assert label_set is not None
     assert (label_set.revision, label_set.values()["service_count"]) == (1, 1)
+
+
+def test_autosaves_of_one_label_set_from_many_threads_at_once_all_land(
+    app: Flask, project: Project
+) -> None:
+    """Four tabs autosave the same label set at once, in the autosave's own request context.
+
+    The autosave reads without a lock and writes on condition that the revision is still
+    the one it read (on SQLite it takes the write lock only then). Saves naming no revision
+    that lose the race are made again on the new state: none fails, none is lost.
+    """
+    coder_id = project.users["alice"]
+    document_id = project.document_ids["en_two_pages.pdf"]
+    db.session.remove()
+    saves, tabs, errors = 15, 4, []
+    path = f"/code/{document_id}/labels.json"
+    start = threading.Barrier(tabs)
+
+    def tab(index: int) -> None:
+        start.wait()
+        for number in range(1, saves + 1):
+            with app.test_request_context(path, method="POST"):
+                try:
+                    codebook_id = label_service.assigned_codebook_id(
+                        db.session, document_id, coder_id
+                    )
+                    assert codebook_id is not None
+                    state = label_service.open_state(db.session, document_id, coder_id, codebook_id)
+                    assert state is not None
+                    label_service.save_state(
+                        db.session, state, coder_id, {"account_name": f"tab {index} save {number}"}
+                    )
+                    db.session.commit()
+                except Exception as error:
+                    errors.append(error)
+                finally:
+                    db.session.remove()
+
+    threads = [threading.Thread(target=tab, args=(index,)) for index in range(tabs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    label_set = db.session.scalar(
+        select(LabelSet).where(LabelSet.coder_id == coder_id, LabelSet.document_id == document_id)
+    )
+    assert label_set is not None
+    assert label_set.revision == saves * tabs
+    names = [event.after for event in label_service.history(db.session, label_set)]
+    assert len(names) == saves * tabs
+    for index in range(tabs):  # each tab's saves landed in its own order
+        mine = [name for name in names if name.startswith(f"tab {index} ")]
+        assert mine == [f"tab {index} save {number}" for number in range(1, saves + 1)]
+    assert label_set.values()["account_name"] == names[-1]

@@ -200,6 +200,95 @@ def test_stale_revision_is_refused(setup: tuple[LabelSet, User]) -> None:
     assert error.value.current_revision == 1
 
 
+def test_a_save_on_an_overtaken_read_is_made_again_on_the_saved_state(
+    setup: tuple[LabelSet, User],
+) -> None:
+    """Read, another save commits, then write: without a revision the save is redone."""
+    label_set, coder = setup
+    read = label_service.state_of(label_set)
+    label_service.save_labels(db.session, label_set, coder, {"kind": "tender"})
+    db.session.commit()
+    result = label_service.save_state(db.session, read, coder.id, {"depth": "high"}, note="n")
+    db.session.commit()
+    assert result.changed == ("depth", "note")
+    assert (result.state.revision, result.state.values, result.state.note) == (
+        2,
+        {"kind": "tender", "depth": "high"},
+        "n",
+    )
+    assert label_service.reread_state(db.session, label_set.id) == result.state
+    assert [e[:2] for e in events(label_set)] == [
+        ("set_value", "kind"),
+        ("set_value", "depth"),
+        ("set_note", None),
+    ]
+
+
+def test_a_save_naming_a_revision_overtaken_after_the_read_is_stale(
+    setup: tuple[LabelSet, User],
+) -> None:
+    """The revision matched when read, but another save came before the write."""
+    label_set, coder = setup
+    read = label_service.state_of(label_set)
+    label_service.save_labels(db.session, label_set, coder, {"kind": "tender"})
+    db.session.commit()
+    with pytest.raises(label_service.StaleRevision) as error:
+        label_service.save_state(db.session, read, coder.id, {"kind": "award"}, expected_revision=0)
+    db.session.rollback()
+    assert (error.value.current_revision, error.value.current_values) == (1, {"kind": "tender"})
+    assert label_service.reread_state(db.session, label_set.id).values == {"kind": "tender"}
+    assert len(events(label_set)) == 1
+
+
+def test_a_submit_overtaken_by_another_submit_is_refused(setup: tuple[LabelSet, User]) -> None:
+    label_set, coder = setup
+    read = label_service.state_of(label_set)
+    label_service.save_labels(db.session, label_set, coder, {"kind": "tender"}, submit=True)
+    db.session.commit()
+    with pytest.raises(label_service.LabelError, match="reopen"):
+        label_service.save_state(db.session, read, coder.id, {"kind": "award"}, submit=True)
+
+
+def test_a_first_save_that_lost_the_race_to_make_the_label_set_uses_the_winner(
+    setup: tuple[LabelSet, User], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two tabs' first saves: both find no label set, the second's insert is refused."""
+    label_set, coder = setup
+    version = label_set.codebook_version
+    document_id, codebook_id = label_set.document_id, version.codebook_id
+    reads = []
+    read_state = label_service.read_state
+
+    def read_before_the_other_tab(*args: object) -> label_service.LabelSetState | None:
+        reads.append(args)
+        return None if len(reads) == 1 else read_state(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(label_service, "read_state", read_before_the_other_tab)
+    state = label_service.open_state(db.session, document_id, coder.id, codebook_id)
+    assert len(reads) == 2
+    assert state is not None and state.id == label_set.id
+    db.session.rollback()
+    assert db.session.scalars(select(LabelSet)).all() == [label_set]
+
+
+def test_open_state_makes_a_label_set_under_the_newest_version(
+    setup: tuple[LabelSet, User],
+) -> None:
+    label_set, _coder = setup
+    version = label_set.codebook_version
+    bob = add_user(db.session, "bob", Role.CODER, "password-2")
+    db.session.commit()
+    state = label_service.open_state(db.session, label_set.document_id, bob.id, version.codebook_id)
+    assert state is not None and state.id != label_set.id
+    assert (state.codebook_version_id, state.revision, state.values) == (version.id, 0, {})
+    result = label_service.save_state(db.session, state, bob.id, {"kind": "award"})
+    db.session.commit()
+    assert (
+        label_service.read_state(db.session, label_set.document_id, bob.id, version.codebook_id)
+        == result.state
+    )
+
+
 def test_unchanged_save_changes_nothing(setup: tuple[LabelSet, User]) -> None:
     label_set, coder = setup
     label_service.save_labels(db.session, label_set, coder, {"kind": "tender"})

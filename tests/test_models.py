@@ -54,9 +54,9 @@ def test_definition_that_does_not_match_its_fingerprint_is_not_cached(app: Flask
     version = load_codebook_text(db.session, CODEBOOK, "cached.yaml").version
     db.session.commit()
     wrong = "0" * 64
-    first = models._parsed_definition(wrong, lambda: version.definition)
+    first = models.parsed_definition(wrong, lambda: version.definition)
     assert first.fingerprint() == version.fingerprint
-    assert models._parsed_definition(wrong, lambda: version.definition) is not first
+    assert models.parsed_definition(wrong, lambda: version.definition) is not first
     assert wrong not in models._parsed_cache
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager, joinedload
 
 from ..codebook import Codebook as CodebookDefinition
@@ -21,6 +23,7 @@ from ..models import (
     LabelStatus,
     Page,
     User,
+    parsed_definition,
     utcnow,
 )
 from . import Session
@@ -34,26 +37,115 @@ class LabelError(ValueError):
         self.errors = dict(errors)
 
 
+@dataclass(frozen=True)
+class LabelSetState:
+    """A label set as a save reads and writes it: its row and its values, no ORM objects.
+
+    Saving is the request coders make most (the page autosaves every change), so it reads
+    and writes with plain statements: loading ORM objects and flushing them through the
+    unit of work cost a save more CPU than all its SQL.
+    """
+
+    id: int
+    codebook_version_id: int
+    fingerprint: str
+    status: LabelStatus
+    note: str
+    revision: int
+    values: dict[str, Any]
+
+    def codebook(self, session: Session) -> CodebookDefinition:
+        """The codebook version this label set was made under (parsed once per process)."""
+        return parsed_definition(
+            self.fingerprint,
+            lambda: session.execute(
+                _DEFINITION, {"version_id": self.codebook_version_id}
+            ).scalar_one(),
+        )
+
+
 class StaleRevision(LabelError):
     """The label set changed since the writer loaded it: another tab or device saved first."""
 
-    def __init__(self, label_set: LabelSet, expected: int):
+    def __init__(self, current: LabelSetState, expected: int):
         super().__init__(
             {
-                "": f"this label set was saved elsewhere (revision {label_set.revision}, you had {expected})"
+                "": f"this label set was saved elsewhere (revision {current.revision}, you had {expected})"
             }
         )
-        self.current_revision = label_set.revision
-        self.current_values = label_set.values()
-        self.current_note = label_set.note
+        self.current_revision = current.revision
+        self.current_values = current.values
+        self.current_note = current.note
 
 
 @dataclass(frozen=True)
 class SaveResult:
-    """What a save changed."""
+    """What a save changed, and the label set as it stands after it."""
 
-    label_set: LabelSet
+    state: LabelSetState
     changed: tuple[str, ...]
+
+
+# Saving's statements, built once: a statement built per call costs more CPU than SQLite
+# takes to run it, and a prebuilt one also keeps its cache key.
+_label_set = LabelSet.__table__
+_label = Label.__table__
+_event = LabelEvent.__table__
+_version = CodebookVersion.__table__
+_assignment = Assignment.__table__
+_STATE = select(
+    _label_set.c.id,
+    _label_set.c.codebook_version_id,
+    _version.c.fingerprint,
+    _label_set.c.status,
+    _label_set.c.note,
+    _label_set.c.revision,
+).join(_version, _version.c.id == _label_set.c.codebook_version_id)
+_STATE_BY_OWNER = (
+    _STATE.where(
+        _label_set.c.document_id == bindparam("document_id"),
+        _label_set.c.coder_id == bindparam("coder_id"),
+        _version.c.codebook_id == bindparam("codebook_id"),
+    )
+    .order_by(_version.c.number.desc())
+    .limit(1)
+)
+_STATE_BY_ID = _STATE.where(_label_set.c.id == bindparam("label_set_id"))
+_VALUES = (
+    select(_label.c.variable, _label.c.value)
+    .where(_label.c.label_set_id == bindparam("label_set_id"))
+    .order_by(_label.c.id)
+)
+_NEWEST_VERSION = (
+    select(_version.c.id, _version.c.fingerprint)
+    .where(_version.c.codebook_id == bindparam("codebook_id"))
+    .order_by(_version.c.number.desc())
+    .limit(1)
+)
+_DEFINITION = select(_version.c.definition).where(_version.c.id == bindparam("version_id"))
+_ASSIGNED_CODEBOOK = (
+    select(_assignment.c.codebook_id)
+    .where(
+        _assignment.c.document_id == bindparam("document_id"),
+        _assignment.c.coder_id == bindparam("coder_id"),
+    )
+    .order_by(_assignment.c.id)
+    .limit(1)
+)
+_INSERT_LABEL_SET = insert(_label_set)
+_UPDATE_LABEL_SET = update(_label_set).where(
+    _label_set.c.id == bindparam("set_id"),
+    _label_set.c.revision == bindparam("read_revision"),
+)
+_UPDATE_LABEL = update(_label).where(
+    _label.c.label_set_id == bindparam("set_id"),
+    _label.c.variable == bindparam("variable_id"),
+)
+_INSERT_LABEL = insert(_label)
+_INSERT_EVENT = insert(_event)
+# A save that lost the race for its label set to a save that named no revision either is
+# made again on the new state; after this many rounds the writer is told to try again.
+SAVE_ROUNDS = 5
 
 
 def find_assignment(session: Session, document: Document, coder: User) -> Assignment | None:
@@ -73,9 +165,8 @@ def find_label_set(
     Its codebook version and labels come in the same query: saving and showing a label
     set need both, and lazy loads would cost a round trip each. ``for_update`` locks the
     label set's row until the transaction ends (PostgreSQL; SQLite's writers take the
-    whole database in turn): two saves at once, from two tabs naming the same revision,
-    then follow each other, and the second is refused as stale instead of both passing the
-    revision check and the second overwriting the first.
+    whole database in turn), for a caller that reads more than the label set before it
+    writes; ``save_labels`` itself needs no lock (its write is conditional on the revision).
     """
     query = (
         select(LabelSet)
@@ -111,31 +202,123 @@ def label_set_for(
     return label_set
 
 
+def assigned_codebook_id(session: Session, document_id: int, coder_id: int) -> int | None:
+    """The codebook of the coder's assignment for the document, or None if not assigned."""
+    return (
+        session.connection()
+        .execute(_ASSIGNED_CODEBOOK, {"document_id": document_id, "coder_id": coder_id})
+        .scalar()
+    )
+
+
+def _state(connection: Connection, row: Any) -> LabelSetState:
+    values = connection.execute(_VALUES, {"label_set_id": row.id})
+    return LabelSetState(
+        id=row.id,
+        codebook_version_id=row.codebook_version_id,
+        fingerprint=row.fingerprint,
+        status=row.status,
+        note=row.note,
+        revision=row.revision,
+        values={variable: value for variable, value in values},
+    )
+
+
+def read_state(
+    session: Session, document_id: int, coder_id: int, codebook_id: int
+) -> LabelSetState | None:
+    """The coder's label set for the document under any version of the codebook, or None.
+
+    Two plain queries, no lock: ``save_state`` checks the revision when it writes.
+    """
+    connection = session.connection()
+    row = connection.execute(
+        _STATE_BY_OWNER,
+        {"document_id": document_id, "coder_id": coder_id, "codebook_id": codebook_id},
+    ).first()
+    return None if row is None else _state(connection, row)
+
+
+def reread_state(session: Session, label_set_id: int) -> LabelSetState | None:
+    """A label set's state as the database holds it now (None once it is deleted)."""
+    connection = session.connection()
+    row = connection.execute(_STATE_BY_ID, {"label_set_id": label_set_id}).first()
+    return None if row is None else _state(connection, row)
+
+
+def open_state(
+    session: Session, document_id: int, coder_id: int, codebook_id: int
+) -> LabelSetState | None:
+    """The coder's label set for the document, made under the codebook's newest version if
+    there is none yet; None when the codebook has no version.
+
+    Two first saves of the same document at once (two tabs) both find nothing and both
+    insert: the unique constraint refuses the second, which then reads the first's label
+    set. The caller must not have written anything yet in its transaction: the refused
+    insert rolls it back.
+    """
+    state = read_state(session, document_id, coder_id, codebook_id)
+    if state is not None:
+        return state
+    version = session.connection().execute(_NEWEST_VERSION, {"codebook_id": codebook_id}).first()
+    if version is None:
+        return None
+    now = utcnow()
+    try:
+        inserted = session.connection().execute(
+            _INSERT_LABEL_SET,
+            {
+                "document_id": document_id,
+                "coder_id": coder_id,
+                "codebook_version_id": version.id,
+                "status": LabelStatus.IN_PROGRESS,
+                "note": "",
+                "revision": 0,
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
+    except IntegrityError:
+        session.rollback()
+        return read_state(session, document_id, coder_id, codebook_id)
+    key = inserted.inserted_primary_key
+    assert key is not None
+    return LabelSetState(
+        id=key[0],
+        codebook_version_id=version.id,
+        fingerprint=version.fingerprint,
+        status=LabelStatus.IN_PROGRESS,
+        note="",
+        revision=0,
+        values={},
+    )
+
+
+def state_of(label_set: LabelSet) -> LabelSetState:
+    """The state of a label set loaded through the ORM."""
+    return LabelSetState(
+        id=label_set.id,
+        codebook_version_id=label_set.codebook_version_id,
+        fingerprint=label_set.codebook_version.fingerprint,
+        status=label_set.status,
+        note=label_set.note,
+        revision=label_set.revision,
+        values=label_set.values(),
+    )
+
+
 def _record(session: Session, label_set: LabelSet, user: User, action: str, **fields: Any) -> None:
     session.add(LabelEvent(label_set_id=label_set.id, user_id=user.id, action=action, **fields))
 
 
-def save_labels(
-    session: Session,
-    label_set: LabelSet,
-    user: User,
+def _checked(
+    codebook: CodebookDefinition,
     values: Mapping[str, Any],
-    *,
-    note: str | None = None,
-    expected_revision: int | None = None,
-    submit: bool = False,
-) -> SaveResult:
-    """Store values (only the variables given), optionally submit; nothing on any error.
-
-    Every value is checked against the codebook version of the label set; on submit,
-    every required variable must have a value. A submitted label set must be reopened
-    before it changes.
-    """
-    if expected_revision is not None and expected_revision != label_set.revision:
-        raise StaleRevision(label_set, expected_revision)
-    if label_set.status is LabelStatus.SUBMITTED:
-        raise LabelError({"": "this label set is submitted: reopen it to change it"})
-    codebook: CodebookDefinition = label_set.codebook_version.parsed()
+    current: Mapping[str, Any],
+    submit: bool,
+) -> dict[str, Any]:
+    """The values normalised; LabelError naming every refused one (and, on submit, every
+    required variable left without a value)."""
     errors: dict[str, str] = {}
     normalised: dict[str, Any] = {}
     for variable_id, raw in values.items():
@@ -149,49 +332,149 @@ def save_labels(
             errors[variable_id] = problem
         else:
             normalised[variable_id] = variable.normalize_value(raw)
-    current = label_set.values()
     if submit and not errors:
         merged = {**current, **normalised}
         for variable_id in codebook.missing_required(merged):
             errors[variable_id] = "required: give a value before submitting"
     if errors:
         raise LabelError(errors)
+    return normalised
 
-    by_variable = {label.variable: label for label in label_set.labels}
-    changed: list[str] = []
-    for variable_id, value in normalised.items():
-        before = current.get(variable_id)
-        if before == value and (variable_id in by_variable or value is None):
-            continue
-        if variable_id in by_variable:
-            by_variable[variable_id].value = value
-        else:
-            label_set.labels.append(Label(variable=variable_id, value=value))
-        _record(
-            session, label_set, user, "set_value", variable=variable_id, before=before, after=value
+
+def save_state(
+    session: Session,
+    state: LabelSetState,
+    user_id: int,
+    values: Mapping[str, Any],
+    *,
+    note: str | None = None,
+    expected_revision: int | None = None,
+    submit: bool = False,
+) -> SaveResult:
+    """Store values (only the variables given), optionally submit; nothing on any error.
+
+    Every value is checked against the codebook version of the label set; on submit,
+    every required variable must have a value. A submitted label set must be reopened
+    before it changes.
+
+    ``state`` may be read without a lock: the write is an update of the label set's row
+    on condition that its revision is still the one read, which takes the row (the
+    database, on SQLite) until the transaction ends. When another save came between the
+    read and the write, a save that named ``expected_revision`` is refused as stale; one
+    that did not is made again on what that other save left. The caller commits.
+    """
+    connection = session.connection()
+    for _round in range(SAVE_ROUNDS):
+        if expected_revision is not None and expected_revision != state.revision:
+            raise StaleRevision(state, expected_revision)
+        if state.status is LabelStatus.SUBMITTED:
+            raise LabelError({"": "this label set is submitted: reopen it to change it"})
+        current = state.values
+        normalised = _checked(state.codebook(session), values, current, submit)
+        changed_values = {
+            variable_id: value
+            for variable_id, value in normalised.items()
+            if current.get(variable_id) != value
+        }
+        note_changed = note is not None and note != state.note
+        changed = [
+            *changed_values,
+            *(["note"] if note_changed else []),
+            *(["status"] if submit else []),
+        ]
+        if not changed:
+            return SaveResult(state, ())
+        now = utcnow()
+        row: dict[str, Any] = {
+            "set_id": state.id,
+            "read_revision": state.revision,
+            "revision": state.revision + 1,
+            "updated_at": now,
+        }
+        if note_changed:
+            row["note"] = note
+        if submit:
+            row.update(status=LabelStatus.SUBMITTED, submitted_at=now)
+        if connection.execute(_UPDATE_LABEL_SET, row).rowcount == 1:
+            break
+        fresh = reread_state(session, state.id)
+        if fresh is None:
+            raise LabelError({"": "this label set was deleted meanwhile"})
+        if expected_revision is not None:
+            raise StaleRevision(fresh, expected_revision)
+        state = fresh
+    else:
+        raise StaleRevision(state, state.revision)
+
+    existing = [v for v in changed_values if v in current]
+    if existing:
+        connection.execute(
+            _UPDATE_LABEL,
+            [{"set_id": state.id, "variable_id": v, "value": changed_values[v]} for v in existing],
         )
-        changed.append(variable_id)
-    if note is not None and note != label_set.note:
-        _record(session, label_set, user, "set_note", before=label_set.note, after=note)
-        label_set.note = note
-        changed.append("note")
+    added = [v for v in changed_values if v not in current]
+    if added:
+        connection.execute(
+            _INSERT_LABEL,
+            [{"label_set_id": state.id, "variable": v, "value": changed_values[v]} for v in added],
+        )
+    events = [
+        {"variable": v, "action": "set_value", "before": current.get(v), "after": value}
+        for v, value in changed_values.items()
+    ]
+    if note_changed:
+        events.append({"variable": None, "action": "set_note", "before": state.note, "after": note})
     if submit:
-        label_set.status = LabelStatus.SUBMITTED
-        label_set.submitted_at = utcnow()
-        _record(
-            session,
-            label_set,
-            user,
-            "submit",
-            before=LabelStatus.IN_PROGRESS.value,
-            after="submitted",
+        events.append(
+            {
+                "variable": None,
+                "action": "submit",
+                "before": LabelStatus.IN_PROGRESS.value,
+                "after": "submitted",
+            }
         )
-        changed.append("status")
-    if changed:
-        label_set.revision += 1
-        label_set.updated_at = utcnow()
+    connection.execute(
+        _INSERT_EVENT,
+        [{"label_set_id": state.id, "user_id": user_id, "at": now, **e} for e in events],
+    )
+    return SaveResult(
+        replace(
+            state,
+            revision=state.revision + 1,
+            note=note if note_changed and note is not None else state.note,
+            status=LabelStatus.SUBMITTED if submit else state.status,
+            values={**current, **changed_values},
+        ),
+        tuple(changed),
+    )
+
+
+def save_labels(
+    session: Session,
+    label_set: LabelSet,
+    user: User,
+    values: Mapping[str, Any],
+    *,
+    note: str | None = None,
+    expected_revision: int | None = None,
+    submit: bool = False,
+) -> SaveResult:
+    """``save_state`` for a label set loaded through the ORM, which is refreshed after it."""
     session.flush()
-    return SaveResult(label_set, tuple(changed))
+    result = save_state(
+        session,
+        state_of(label_set),
+        user.id,
+        values,
+        note=note,
+        expected_revision=expected_revision,
+        submit=submit,
+    )
+    if result.changed:
+        for label in label_set.labels:
+            session.expire(label)
+        session.expire(label_set)
+    return result
 
 
 def reopen(session: Session, label_set: LabelSet, user: User) -> None:
