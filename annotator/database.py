@@ -22,12 +22,19 @@ server recovers by itself.
 
 from __future__ import annotations
 
+import fcntl
+import os
+import sqlite3
+import threading
+import weakref
+from functools import partial
 from typing import Any
 
 from flask import Flask, Response, has_request_context, jsonify, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.orm import Session as OrmSession
 
 from .auth import wants_json
 from .extensions import db
@@ -43,15 +50,97 @@ READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 DEFERRED_WRITE_ENDPOINTS = frozenset({"auth.login", "coding.save_json"})
 
 
+class WriterQueue:
+    """The requests that write one SQLite file take turns, across the server's processes.
+
+    SQLite lets one connection write at a time; the others retry after sleeping 1, 2, 5,
+    10 ... 100 ms (its busy handler), so under many concurrent saves a writer often sleeps
+    long after the lock was freed, and the cores stand idle. Requests that write (see
+    ``_writing``) first take an exclusive ``flock`` on a file beside the database, which
+    the kernel hands to the next waiter the moment it is released, and hold it until the
+    request's session is removed; only then do they take SQLite's own lock, which is
+    therefore free. One thread per process waits on the file lock; the others wait on a
+    thread lock with the busy timeout, after which the request gets the usual 503.
+    Writers outside requests (the command line) do not queue here and keep SQLite's
+    busy timeout; the kernel releases the lock of a process that dies.
+    """
+
+    def __init__(self, database: str, timeout: float):
+        self.path = database + "-writers"
+        self.timeout = timeout
+        self._held = threading.local()
+        self._open_lock = threading.Lock()
+        self._reset()
+        # A lock belongs to the open file: a forked worker opens its own.
+        os.register_at_fork(after_in_child=partial(_reset_after_fork, weakref.ref(self)))
+
+    def _reset(self) -> None:
+        self._fd: int | None = None
+        self._thread_lock = threading.Lock()
+
+    def __del__(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+
+    def _file(self) -> int:
+        with self._open_lock:
+            if self._fd is None:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            return self._fd
+
+    @property
+    def held(self) -> bool:
+        return getattr(self._held, "value", False)
+
+    def acquire(self) -> None:
+        if self.held:
+            return
+        fd = self._file()
+        if not self._thread_lock.acquire(timeout=self.timeout):
+            raise OperationalError(
+                "waiting for the write lock", None, sqlite3.OperationalError("database is locked")
+            )
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._thread_lock.release()
+            raise
+        self._held.value = True
+        _turns.__dict__.setdefault("queues", []).append(self)
+
+    def release(self) -> None:
+        if not self.held:
+            return
+        self._held.value = False
+        assert self._fd is not None
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._thread_lock.release()
+
+
+def _reset_after_fork(queue: weakref.ref[WriterQueue]) -> None:
+    if (alive := queue()) is not None:
+        alive._reset()
+
+
+# The queues whose turn this thread holds.
+_turns = threading.local()
+
+
 def init_app(app: Flask) -> None:
     """Configure the app's engines and answer database outages with 503."""
+    queued = False
     with app.app_context():
         for engine in db.engines.values():
-            configure_engine(
+            queue = configure_engine(
                 engine,
                 busy_timeout=app.config.get("SQLITE_BUSY_TIMEOUT", 10.0),
                 synchronous=app.config.get("SQLITE_SYNCHRONOUS", "full"),
             )
+            queued = queued or queue is not None
+    if queued and not event.contains(OrmSession, "after_commit", release_writer_queues):
+        # The turn ends with the transaction; at the latest when the request ends.
+        event.listen(OrmSession, "after_commit", release_writer_queues)
+        event.listen(OrmSession, "after_rollback", release_writer_queues)
     app.register_error_handler(DBAPIError, database_unavailable)
     app.register_error_handler(DisconnectionError, database_unavailable)
     # Runs before Flask-SQLAlchemy's own teardown (the last registered runs first).
@@ -70,6 +159,15 @@ def remove_session(_error: BaseException | None) -> None:
     except DBAPIError:
         db.session().invalidate()
         db.session.registry.clear()
+    finally:
+        release_writer_queues()
+
+
+def release_writer_queues(*_args: Any) -> None:
+    """End this thread's turn to write, if it has one (see ``WriterQueue``)."""
+    queues = getattr(_turns, "queues", None)
+    while queues:
+        queues.pop().release()
 
 
 def _writing() -> bool:
@@ -81,7 +179,9 @@ def _writing() -> bool:
     )
 
 
-def configure_engine(engine: Engine, *, busy_timeout: float, synchronous: str = "full") -> None:
+def configure_engine(
+    engine: Engine, *, busy_timeout: float, synchronous: str = "full"
+) -> WriterQueue | None:
     """SQLite: WAL mode and a busy timeout on every connection, write lock up front on writes.
 
     ``synchronous`` is SQLite's setting: ``full`` syncs the log to disk at every commit (an
@@ -92,7 +192,13 @@ def configure_engine(engine: Engine, *, busy_timeout: float, synchronous: str = 
     if synchronous not in ("full", "normal"):
         raise ValueError(f"synchronous must be 'full' or 'normal', not {synchronous!r}")
     if engine.dialect.name != "sqlite":
-        return
+        return None
+    database = engine.url.database
+    queue = (
+        WriterQueue(os.path.abspath(database), busy_timeout)
+        if database and database != ":memory:" and not database.startswith("file:")
+        else None
+    )
 
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -110,7 +216,24 @@ def configure_engine(engine: Engine, *, busy_timeout: float, synchronous: str = 
         # Run before the transaction's first statement; the sqlite3 module then sees a
         # transaction under way and begins none of its own.
         if _writing():
+            if queue is not None:
+                queue.acquire()
             connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    if queue is not None:
+
+        @event.listens_for(engine, "before_cursor_execute")
+        def before_write(_connection: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            # The deferred writers (DEFERRED_WRITE_ENDPOINTS) queue at their first write.
+            if (
+                not queue.held
+                and statement[:6].upper() in ("INSERT", "UPDATE", "DELETE")
+                and has_request_context()
+                and request.method not in READ_METHODS
+            ):
+                queue.acquire()
+
+    return queue
 
 
 def database_unavailable(error: Exception) -> Any:

@@ -7,8 +7,8 @@ documents per coder (copies of the demo corpus, each made distinct by a trailing
 the coders added with the app's services, assigned by rule (a 20 % reliability sample coded
 by two coders, which is coded and submitted beforehand, as in the demo, so that the
 dashboard has data). gunicorn serves it on 127.0.0.1 (deploy/gunicorn.conf.py when present;
-workers and bind from the command line), and a client process (asyncio, raw HTTP/1.1, one
-connection per request) plays:
+workers and bind from the command line), and a client process (asyncio, raw HTTP/1.1, a
+kept-alive connection per simulated browser, as browsers and nginx keep theirs) plays:
 
 * **coders** (``--coders``, 50), each logged in, going through their documents: open one
   (the coding page, then the document file), autosave (POST labels.json with the whole
@@ -46,6 +46,7 @@ import os
 import random
 import re
 import resource
+import runpy
 import shutil
 import signal
 import socket
@@ -200,7 +201,7 @@ class Gunicorn:
             "--error-logfile",
             str(log),
             "--access-logfile",
-            str(scratch / "access.log"),
+            os.environ.get("BENCH_ACCESS_LOG", str(scratch / "access.log")),
             *extra,
             "annotator:create_app()",
         ]
@@ -276,7 +277,13 @@ class Stats:
 
 
 class Session:
-    """One browser: a cookie jar and the HTTP it speaks (one connection per request)."""
+    """One browser: a cookie jar and the HTTP it speaks, on one kept-alive connection.
+
+    A browser keeps its connection open between requests, and nginx keeps its own to
+    gunicorn open (``keepalive`` in deploy/nginx/annotator.conf), so the server sees
+    reused connections, as here. A connection the server closed (a worker killed, a
+    restart, gunicorn's keep-alive timeout) is opened again for the next request.
+    """
 
     def __init__(self, port: int, stats: Stats, faults: bool):
         self.port = port
@@ -284,6 +291,34 @@ class Session:
         self.faults = faults
         self.cookies: dict[str, str] = {}
         self.csrf = ""
+        self.connection: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    def close(self) -> None:
+        if self.connection is not None:
+            self.connection[1].close()
+            self.connection = None
+
+    async def exchange(self, raw: bytes) -> tuple[bytes, dict[str, str], bytes]:
+        """Send one request on the kept connection; the status line, headers and body."""
+        if self.connection is None:
+            self.connection = await asyncio.open_connection(HOST, self.port)
+        reader, writer = self.connection
+        writer.write(raw)
+        head = await reader.readuntil(b"\r\n\r\n")
+        status_line, headers = parse_head(head)
+        if headers.get("transfer-encoding") == "chunked":
+            body = b""
+            while size := int((await reader.readuntil(b"\r\n")).split(b";")[0], 16):
+                body += (await reader.readexactly(size + 2))[:-2]
+            await reader.readuntil(b"\r\n")
+        elif "content-length" in headers:
+            body = await reader.readexactly(int(headers["content-length"]))
+        else:
+            body = await reader.read()
+            self.close()
+        if headers.get("connection", "").lower() == "close":
+            self.close()
+        return status_line, headers, body
 
     async def request(
         self,
@@ -296,7 +331,7 @@ class Session:
         record: bool = True,
     ) -> Response:
         """Send a request; time it under ``kind``; raise Retryable for what a page would retry."""
-        head = [f"{method} {path} HTTP/1.1", f"Host: {HOST}:{self.port}", "Connection: close"]
+        head = [f"{method} {path} HTTP/1.1", f"Host: {HOST}:{self.port}"]
         if self.cookies:
             head.append("Cookie: " + "; ".join(f"{k}={v}" for k, v in self.cookies.items()))
         if content_type:
@@ -307,23 +342,19 @@ class Session:
         raw = ("\r\n".join(head) + "\r\n\r\n").encode() + body
         start = time.perf_counter()
         try:
-            reader, writer = await asyncio.open_connection(HOST, self.port)
-            try:
-                writer.write(raw)
-                data = await reader.read()
-            finally:
-                writer.close()
-        except OSError as error:
+            status_line, headers, data = await self.exchange(raw)
+        except (
+            OSError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            ValueError,
+        ) as error:
+            # Closed, reset or cut off: as the page's fetch would see it, a network error.
+            self.close()
             self.stats.retries[kind] += 1
             raise Retryable(f"{kind}: {error!r}") from error
         elapsed = (time.perf_counter() - start) * 1000
-        if not data:
-            self.stats.retries[kind] += 1
-            raise Retryable(f"{kind}: connection closed without an answer")
-        response = parse_response(data)
-        if len(response.body) < int(response.headers.get("content-length", 0)):
-            self.stats.retries[kind] += 1
-            raise Retryable(f"{kind}: the answer was cut off")
+        response = Response(int(status_line.split()[1]), headers, data)
         for header, value in response.headers.items():
             if header == "set-cookie":
                 for cookie in value.split("\n"):
@@ -355,26 +386,15 @@ class Session:
         assert answer.status == 302, (username, answer.status)
 
 
-def parse_response(data: bytes) -> Response:
-    head, _, body = data.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split()[1])
+def parse_head(head: bytes) -> tuple[bytes, dict[str, str]]:
+    """The status line and the headers (lower-case names; repeated ones joined by newlines)."""
+    lines = head.decode("latin-1").rstrip("\r\n").split("\r\n")
     headers: dict[str, str] = {}
     for line in lines[1:]:
         name, _, value = line.partition(":")
         key = name.strip().lower()
         headers[key] = headers[key] + "\n" + value.strip() if key in headers else value.strip()
-    if headers.get("transfer-encoding") == "chunked":
-        decoded, rest = b"", body
-        while rest:
-            size_line, _, rest = rest.partition(b"\r\n")
-            size = int(size_line.split(b";")[0], 16)
-            if size == 0:
-                break
-            decoded += rest[:size]
-            rest = rest[size + 2 :]
-        body = decoded
-    return Response(status, headers, body)
+    return lines[0].encode("latin-1"), headers
 
 
 class Values:
@@ -674,6 +694,8 @@ async def run_client(plan: dict[str, Any]) -> dict[str, Any]:
         result["throughput"]["clients"] = len(pairs)
         result["load_after_throughput"] = os.getloadavg()
     result["acknowledged"] = [vars(ack) for ack in client.acked.values()]
+    for session in [*sessions.values(), pi]:
+        session.close()
     return result
 
 
@@ -970,7 +992,10 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=10, help="clients of the throughput part")
     parser.add_argument("--throughput-seconds", type=float, default=20)
     parser.add_argument(
-        "--workers", type=int, default=2 * (os.cpu_count() or 1) + 1, help="gunicorn workers"
+        "--workers",
+        type=int,
+        default=runpy.run_path(str(GUNICORN_CONF))["workers"],
+        help="gunicorn workers (default: as deploy/gunicorn.conf.py chooses, cores + 1)",
     )
     parser.add_argument("--faults", action="store_true", help="kill workers, restart PostgreSQL")
     parser.add_argument(

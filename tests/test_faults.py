@@ -529,3 +529,113 @@ def test_autosaves_of_one_label_set_from_many_threads_at_once_all_land(
         mine = [name for name in names if name.startswith(f"tab {index} ")]
         assert mine == [f"tab {index} save {number}" for number in range(1, saves + 1)]
     assert label_set.values()["account_name"] == names[-1]
+
+
+HOLD_WRITERS_LOCK = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("held", flush=True)
+time.sleep(float(sys.argv[2]))
+"""
+
+
+def hold_writers_lock(database_url: str, seconds: float) -> subprocess.Popen[str]:
+    """Another server process holding its turn to write for ``seconds``."""
+    path = database_url.removeprefix("sqlite:///") + "-writers"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_WRITERS_LOCK, path, str(seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+    return holder
+
+
+def writers_lock_is_free(database_url: str) -> bool:
+    import fcntl
+
+    fd = os.open(database_url.removeprefix("sqlite:///") + "-writers", os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+    return True
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_sqlite_writers_of_two_processes_take_turns_instead_of_failing(
+    app: Flask, project: Project
+) -> None:
+    """A save that meets another process's write waits for its turn, then saves."""
+    app.test_client_class = RequestPerContextClient
+    auth = AuthActions(app.test_client())
+    assert auth.login("alice").status_code == 302
+    url = f"/code/{project.document_ids['en_two_pages.pdf']}/labels.json"
+    database_url = app.config["SQLALCHEMY_DATABASE_URI"]
+    holder = hold_writers_lock(database_url, 0.6)
+    began = time.monotonic()
+    saved = auth.post_json(url, {"values": {"account_name": "waited"}})
+    waited = time.monotonic() - began
+    holder.wait(10)
+    assert saved.status_code == 200, saved.get_data(as_text=True)
+    assert waited > 0.3  # it queued behind the other process instead of failing
+    # The turn ends with the request, whatever its outcome: saved, refused or stale.
+    assert writers_lock_is_free(database_url)
+    refused = auth.post_json(url, {"values": {"service_count": -5}})
+    assert refused.status_code == 422
+    assert writers_lock_is_free(database_url)
+    stale = auth.post_json(url, {"values": {"account_name": "old tab"}, "revision": 0})
+    assert stale.status_code == 409
+    assert writers_lock_is_free(database_url)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_save_that_cannot_get_its_turn_in_time_is_503_and_saves_nothing(
+    app: Flask, project: Project, tmp_path: Path
+) -> None:
+    """Two saves in one process while another process writes for longer than the timeout.
+
+    One waits for the other process; the second waits for the first within its process
+    and, after the busy timeout, is told to try again. The first then saves.
+    """
+    short = make_app(
+        app.config["SQLALCHEMY_DATABASE_URI"], tmp_path / "data", SQLITE_BUSY_TIMEOUT=0.3
+    )
+    short.test_client_class = RequestPerContextClient
+    tabs = [AuthActions(short.test_client()) for _ in range(2)]
+    for tab in tabs:
+        assert tab.login("alice").status_code == 302
+    documents = [project.document_ids["en_two_pages.pdf"], project.document_ids["zh_cid_font.pdf"]]
+    answers: dict[int, Any] = {}
+
+    def save(index: int) -> None:
+        answers[index] = tabs[index].post_json(
+            f"/code/{documents[index]}/labels.json", {"values": {"account_name": f"tab {index}"}}
+        )
+
+    holder = hold_writers_lock(app.config["SQLALCHEMY_DATABASE_URI"], 1.5)
+    threads = [threading.Thread(target=save, args=(index,)) for index in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    holder.wait(10)
+    statuses = sorted(answer.status_code for answer in answers.values())
+    assert statuses == [200, 503]
+    refused = next(answer for answer in answers.values() if answer.status_code == 503)
+    assert refused.headers["Retry-After"] == "1"
+    assert refused.get_json()["error"] == "database unavailable"
+    saved_values = {
+        label_set.document_id: label_set.values().get("account_name")
+        for label_set in db.session.scalars(
+            select(LabelSet).where(LabelSet.coder_id == project.users["alice"])
+        )
+    }
+    for index, answer in answers.items():
+        expected = f"tab {index}" if answer.status_code == 200 else None
+        assert saved_values.get(documents[index]) == expected
+    with short.app_context():
+        db.engine.dispose()
