@@ -14,7 +14,8 @@ kept-alive connection per simulated browser, as browsers and nginx keep theirs) 
   (the coding page, then the document file), autosave (POST labels.json with the whole
   form, as autosave.js sends it, one or two values changed each time) a few times, save it
   with the Save button (the form POST), and now and then submit it (the form POST with
-  action=submit); a pause between actions (``--think``, exponential, mean 1 s);
+  action=submit); a pause between actions (``--think``, exponential, mean 1 s); the
+  coders start one after another, at random over the first ``--ramp-up`` seconds (10);
 * **the PI**, loading the reliability dashboard (/reliability/) every 3 s on average;
 
 for ``--seconds`` (60). Then **throughput**: 10 clients (``--clients``) saving with no pause
@@ -598,11 +599,21 @@ class Client:
         )
 
     async def think(self, mean: float) -> None:
-        await asyncio.sleep(min(self.rng.expovariate(1 / mean), mean * 5) if mean > 0 else 0)
+        """Pause (exponential, at most 5 means), and never past the end of the run."""
+        pause = min(self.rng.expovariate(1 / mean), mean * 5) if mean > 0 else 0
+        await asyncio.sleep(max(0.0, min(pause, self.deadline - time.monotonic())))
 
-    async def coder(self, session: Session, coder: str, documents: list[int], think: float) -> None:
-        """Open a document, autosave a few times, save; sometimes submit; the next one."""
+    async def coder(
+        self, session: Session, coder: str, documents: list[int], think: float, ramp_up: float
+    ) -> None:
+        """Open a document, autosave a few times, save; sometimes submit; the next one.
+
+        A coder starts at a random moment of the first ``ramp_up`` seconds: a team does not
+        open fifty coding pages in the same millisecond, and a run that did would measure
+        that one queue rather than the team's day.
+        """
         queue = list(documents)
+        await asyncio.sleep(self.rng.uniform(0, min(ramp_up, self.deadline - time.monotonic())))
         while queue and time.monotonic() < self.deadline:
             document_id = queue.pop(0)
             await self.open_document(session, coder, document_id)
@@ -660,7 +671,7 @@ async def run_client(plan: dict[str, Any]) -> dict[str, Any]:
     await asyncio.gather(
         client.pi(pi, plan["pi_think"]),
         *(
-            client.coder(sessions[name], name, documents, plan["think"])
+            client.coder(sessions[name], name, documents, plan["think"], plan["ramp_up"])
             for name, documents in plan["documents"].items()
         ),
     )
@@ -924,6 +935,7 @@ def run(database: str, args: argparse.Namespace) -> bool:
             "master": server.process.pid,
             "seconds": args.seconds,
             "think": args.think,
+            "ramp_up": args.ramp_up,
             "pi_think": args.pi_think,
             "clients": args.clients,
             "throughput_seconds": args.throughput_seconds,
@@ -985,6 +997,9 @@ def main() -> None:
     parser.add_argument("--coders", type=int, default=50)
     parser.add_argument(
         "--think", type=float, default=1.0, help="mean pause between a coder's actions (s)"
+    )
+    parser.add_argument(
+        "--ramp-up", type=float, default=10.0, help="seconds over which the coders start"
     )
     parser.add_argument(
         "--pi-think", type=float, default=3.0, help="mean pause between dashboard loads (s)"

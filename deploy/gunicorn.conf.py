@@ -10,6 +10,9 @@ unit's EnvironmentFile, compose's `environment:`):
     GUNICORN_TIMEOUT    seconds a request may take before its worker is replaced (default 120)
     FORWARDED_ALLOW_IPS the proxies whose X-Forwarded-Proto gunicorn believes (default
                         127.0.0.1,::1: nginx on the same host)
+    GUNICORN_MAX_REQUESTS
+                        requests after which a worker is replaced (default 20000, with up
+                        to 10 % more at random so that workers are not replaced together)
 
 The application itself is configured by its ANNOTATOR_* variables (README, Configuration).
 See docs/deploy.md.
@@ -40,9 +43,12 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT") or 120)
 graceful_timeout = 30
 # nginx keeps connections to gunicorn open between requests (`keepalive` in its upstream).
 keepalive = 75
-# Replace each worker now and then, staggered, so that a slow leak cannot grow for months.
-max_requests = 2000
-max_requests_jitter = 200
+# Replace each worker now and then, staggered, so that a slow leak cannot grow for months;
+# rarely, though: a new worker spends a second of CPU importing the app and then fills its
+# caches (templates, parsed codebooks, rendered documents), and its first pages are slow.
+# 20,000 requests is hours of a team's work, and about a minute of saves at full speed.
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS") or 20000)
+max_requests_jitter = max_requests // 10
 
 # No preload_app: each worker imports the app itself. Preloading would share some memory,
 # but then a HUP (`systemctl reload annotator`, after an upgrade) would fork new workers
