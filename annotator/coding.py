@@ -269,9 +269,10 @@ def save_json(document_id: int) -> Any:
     taken only for the write (``database.DEFERRED_WRITE_ENDPOINTS``).
     """
     coder_id = current_user.id
-    codebook_id = label_service.assigned_codebook_id(db.session, document_id, coder_id)
-    if codebook_id is None:
+    assigned = label_service.assigned_state(db.session, document_id, coder_id)
+    if assigned is None:
         abort(404)
+    codebook_id, state = assigned
     payload = request.get_json(silent=True)
     if not isinstance(payload, dict) or not isinstance(payload.get("values", {}), dict):
         return jsonify(error="expected a JSON object with 'values'"), 400
@@ -281,7 +282,8 @@ def save_json(document_id: int) -> Any:
         return jsonify(error="'revision' must be a whole number"), 400
     if note is not None and not isinstance(note, str):
         return jsonify(error="'note' must be text"), 400
-    state = label_service.open_state(db.session, document_id, coder_id, codebook_id)
+    if state is None:
+        state = label_service.open_state(db.session, document_id, coder_id, codebook_id)
     if state is None:
         abort(409, _("the codebook of this assignment has no version"))
     try:

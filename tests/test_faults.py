@@ -497,11 +497,13 @@ def test_autosaves_of_one_label_set_from_many_threads_at_once_all_land(
         for number in range(1, saves + 1):
             with app.test_request_context(path, method="POST"):
                 try:
-                    codebook_id = label_service.assigned_codebook_id(
-                        db.session, document_id, coder_id
-                    )
-                    assert codebook_id is not None
-                    state = label_service.open_state(db.session, document_id, coder_id, codebook_id)
+                    assigned = label_service.assigned_state(db.session, document_id, coder_id)
+                    assert assigned is not None
+                    codebook_id, state = assigned
+                    if state is None:
+                        state = label_service.open_state(
+                            db.session, document_id, coder_id, codebook_id
+                        )
                     assert state is not None
                     label_service.save_state(
                         db.session, state, coder_id, {"account_name": f"tab {index} save {number}"}

@@ -352,3 +352,49 @@ def test_labels_stay_with_their_codebook_version(
     )
     assert again is label_set
     assert again.codebook_version is first
+
+
+def test_assigned_state_reads_assignment_label_set_and_values_at_once(
+    setup: tuple[LabelSet, User],
+) -> None:
+    from annotator.services.assignments import assign_by_hand
+
+    label_set, coder = setup
+    document, first = label_set.document, label_set.codebook_version
+    assert label_service.assigned_state(db.session, document.id, coder.id) is None
+    assign_by_hand(db.session, document, coder, first.codebook)
+    bob = add_user(db.session, "bob", Role.CODER, "password-2")
+    assign_by_hand(db.session, document, bob, first.codebook)
+    label_service.save_labels(
+        db.session, label_set, coder, {"kind": "tender", "data": ["phone", "name"]}, note="n"
+    )
+    db.session.commit()
+    # Assigned, nothing saved yet: the codebook and no label set.
+    assert label_service.assigned_state(db.session, document.id, bob.id) == (
+        first.codebook_id,
+        None,
+    )
+    codebook_id, state = label_service.assigned_state(db.session, document.id, coder.id) or (
+        0,
+        None,
+    )
+    assert codebook_id == first.codebook_id
+    assert state == label_service.reread_state(db.session, label_set.id)
+    assert state is not None and state.values == {"kind": "tender", "data": ["name", "phone"]}
+    assert (state.note, state.revision, state.codebook_version_id) == ("n", 1, first.id)
+    # A label set under a newer version of the codebook is the one read, with its values.
+    newer = load_codebook_text(
+        db.session, CODEBOOK.replace("Tender", "Tender notice"), "mini.yaml"
+    ).version
+    made = LabelSet(document=document, coder=coder, codebook_version=newer)
+    db.session.add(made)
+    db.session.flush()
+    label_service.save_labels(db.session, made, coder, {"depth": "low"})
+    db.session.commit()
+    _codebook_id, newest = label_service.assigned_state(db.session, document.id, coder.id) or (
+        0,
+        None,
+    )
+    assert newest is not None
+    assert (newest.id, newest.values) == (made.id, {"depth": "low"})
+    assert newest == label_service.read_state(db.session, document.id, coder.id, codebook_id)

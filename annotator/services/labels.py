@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import and_, bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager, joinedload
@@ -123,14 +123,37 @@ _NEWEST_VERSION = (
     .limit(1)
 )
 _DEFINITION = select(_version.c.definition).where(_version.c.id == bindparam("version_id"))
-_ASSIGNED_CODEBOOK = (
-    select(_assignment.c.codebook_id)
+# The coder's assignment for a document, its label set (the newest version's) and values,
+# in one query: the autosave's whole read. Rows: the first assignment, then its label sets
+# from the newest version, then their labels in order; None where there is none.
+_ASSIGNED_STATE = (
+    select(
+        _assignment.c.id.label("assignment_id"),
+        _assignment.c.codebook_id,
+        _label_set.c.id,
+        _label_set.c.codebook_version_id,
+        _version.c.fingerprint,
+        _label_set.c.status,
+        _label_set.c.note,
+        _label_set.c.revision,
+        _label.c.variable,
+        _label.c.value,
+    )
+    .select_from(
+        _assignment.outerjoin(
+            _label_set.join(_version, _version.c.id == _label_set.c.codebook_version_id),
+            and_(
+                _label_set.c.document_id == _assignment.c.document_id,
+                _label_set.c.coder_id == _assignment.c.coder_id,
+                _version.c.codebook_id == _assignment.c.codebook_id,
+            ),
+        ).outerjoin(_label, _label.c.label_set_id == _label_set.c.id)
+    )
     .where(
         _assignment.c.document_id == bindparam("document_id"),
         _assignment.c.coder_id == bindparam("coder_id"),
     )
-    .order_by(_assignment.c.id)
-    .limit(1)
+    .order_by(_assignment.c.id, _version.c.number.desc(), _label_set.c.id, _label.c.id)
 )
 _INSERT_LABEL_SET = insert(_label_set)
 _UPDATE_LABEL_SET = update(_label_set).where(
@@ -202,12 +225,37 @@ def label_set_for(
     return label_set
 
 
-def assigned_codebook_id(session: Session, document_id: int, coder_id: int) -> int | None:
-    """The codebook of the coder's assignment for the document, or None if not assigned."""
-    return (
-        session.connection()
-        .execute(_ASSIGNED_CODEBOOK, {"document_id": document_id, "coder_id": coder_id})
-        .scalar()
+def assigned_state(
+    session: Session, document_id: int, coder_id: int
+) -> tuple[int, LabelSetState | None] | None:
+    """The codebook of the coder's assignment for the document and the label set made for
+    it, if any (``read_state``'s), in one query; None when the document is not assigned.
+    """
+    rows = session.connection().execute(
+        _ASSIGNED_STATE, {"document_id": document_id, "coder_id": coder_id}
+    )
+    first = None
+    values: dict[str, Any] = {}
+    for row in rows:
+        if first is None:
+            first = row
+        elif (row.assignment_id, row.id) != (first.assignment_id, first.id):
+            break
+        if row.variable is not None:
+            values[row.variable] = row.value
+    rows.close()
+    if first is None:
+        return None
+    if first.id is None:
+        return first.codebook_id, None
+    return first.codebook_id, LabelSetState(
+        id=first.id,
+        codebook_version_id=first.codebook_version_id,
+        fingerprint=first.fingerprint,
+        status=first.status,
+        note=first.note,
+        revision=first.revision,
+        values=values,
     )
 
 
