@@ -200,14 +200,20 @@ def test_stale_revision_is_refused(setup: tuple[LabelSet, User]) -> None:
     assert error.value.current_revision == 1
 
 
+def read_then_overtaken(label_set: LabelSet, coder: User) -> label_service.LabelSetState:
+    """The label set's state as read, after which another save sets kind and commits."""
+    read = label_service.state_of(label_set)
+    label_service.save_labels(db.session, label_set, coder, {"kind": "tender"})
+    db.session.commit()
+    return read
+
+
 def test_a_save_on_an_overtaken_read_is_made_again_on_the_saved_state(
     setup: tuple[LabelSet, User],
 ) -> None:
     """Read, another save commits, then write: without a revision the save is redone."""
     label_set, coder = setup
-    read = label_service.state_of(label_set)
-    label_service.save_labels(db.session, label_set, coder, {"kind": "tender"})
-    db.session.commit()
+    read = read_then_overtaken(label_set, coder)
     result = label_service.save_state(db.session, read, coder.id, {"depth": "high"}, note="n")
     db.session.commit()
     assert result.changed == ("depth", "note")
@@ -229,9 +235,7 @@ def test_a_save_naming_a_revision_overtaken_after_the_read_is_stale(
 ) -> None:
     """The revision matched when read, but another save came before the write."""
     label_set, coder = setup
-    read = label_service.state_of(label_set)
-    label_service.save_labels(db.session, label_set, coder, {"kind": "tender"})
-    db.session.commit()
+    read = read_then_overtaken(label_set, coder)
     with pytest.raises(label_service.StaleRevision) as error:
         label_service.save_state(db.session, read, coder.id, {"kind": "award"}, expected_revision=0)
     db.session.rollback()

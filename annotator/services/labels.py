@@ -248,19 +248,11 @@ def assigned_state(
         return None
     if first.id is None:
         return first.codebook_id, None
-    return first.codebook_id, LabelSetState(
-        id=first.id,
-        codebook_version_id=first.codebook_version_id,
-        fingerprint=first.fingerprint,
-        status=first.status,
-        note=first.note,
-        revision=first.revision,
-        values=values,
-    )
+    return first.codebook_id, _state_of_row(first, values)
 
 
-def _state(connection: Connection, row: Any) -> LabelSetState:
-    values = connection.execute(_VALUES, {"label_set_id": row.id})
+def _state_of_row(row: Any, values: dict[str, Any]) -> LabelSetState:
+    """A label set's state from a row with ``_STATE``'s columns, and its values."""
     return LabelSetState(
         id=row.id,
         codebook_version_id=row.codebook_version_id,
@@ -268,8 +260,13 @@ def _state(connection: Connection, row: Any) -> LabelSetState:
         status=row.status,
         note=row.note,
         revision=row.revision,
-        values={variable: value for variable, value in values},
+        values=values,
     )
+
+
+def _state(connection: Connection, row: Any) -> LabelSetState:
+    values = connection.execute(_VALUES, {"label_set_id": row.id})
+    return _state_of_row(row, {variable: value for variable, value in values})
 
 
 def read_state(
