@@ -60,7 +60,10 @@ class WriterQueue:
     the kernel hands to the next waiter the moment it is released, and hold it until the
     request's session is removed; only then do they take SQLite's own lock, which is
     therefore free. One thread per process waits on the file lock; the others wait on a
-    thread lock with the busy timeout, after which the request gets the usual 503.
+    thread lock with the busy timeout, after which the request gets the usual 503. The
+    thread on the file waits as long as the other process's writer takes (a long import,
+    say), without SQLite's timeout: ``flock`` has none, and polling for the lock instead
+    would bring back the sleeps this queue removes.
     Writers outside requests (the command line) do not queue here and keep SQLite's
     busy timeout; the kernel releases the lock of a process that dies.
     """
@@ -68,15 +71,19 @@ class WriterQueue:
     def __init__(self, database: str, timeout: float):
         self.path = database + "-writers"
         self.timeout = timeout
-        self._held = threading.local()
         self._open_lock = threading.Lock()
         self._reset()
         # A lock belongs to the open file: a forked worker opens its own.
         os.register_at_fork(after_in_child=partial(_reset_after_fork, weakref.ref(self)))
 
     def _reset(self) -> None:
+        """Forget the parent's open file, thread lock and turn (in a forked child)."""
+        inherited = getattr(self, "_fd", None)
+        if inherited is not None:
+            os.close(inherited)  # the parent's own descriptor keeps its lock, if it has one
         self._fd: int | None = None
         self._thread_lock = threading.Lock()
+        self._held = threading.local()
 
     def __del__(self) -> None:
         if self._fd is not None:
@@ -124,6 +131,7 @@ def _reset_after_fork(queue: weakref.ref[WriterQueue]) -> None:
 
 # The queues whose turn this thread holds.
 _turns = threading.local()
+os.register_at_fork(after_in_child=lambda: _turns.__dict__.clear())
 
 
 def init_app(app: Flask) -> None:

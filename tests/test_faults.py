@@ -641,3 +641,29 @@ def test_a_save_that_cannot_get_its_turn_in_time_is_503_and_saves_nothing(
         assert saved_values.get(documents[index]) == expected
     with short.app_context():
         db.engine.dispose()
+
+
+def test_a_forked_worker_does_not_inherit_its_parents_turn_to_write(tmp_path: Path) -> None:
+    """A worker forked while its parent holds the turn waits for it like any other process."""
+    from annotator.database import WriterQueue, release_writer_queues
+
+    queue = WriterQueue(str(tmp_path / "db.sqlite3"), timeout=1)
+    queue.acquire()
+    child = os.fork()
+    if child == 0:  # the forked worker
+        code = 1
+        try:
+            import fcntl
+
+            if not queue.held:  # not its parent's turn
+                try:
+                    fcntl.flock(queue._file(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    code = 0  # the parent still holds the file
+        finally:
+            os._exit(code)
+    _pid, status = os.waitpid(child, 0)
+    release_writer_queues()
+    assert not queue.held
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert writers_lock_is_free(f"sqlite:///{tmp_path / 'db.sqlite3'}")

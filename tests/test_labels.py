@@ -275,6 +275,21 @@ def test_a_first_save_that_lost_the_race_to_make_the_label_set_uses_the_winner(
     assert db.session.scalars(select(LabelSet)).all() == [label_set]
 
 
+def test_a_refused_insert_that_was_not_the_race_is_not_hidden(
+    setup: tuple[LabelSet, User], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The insert is refused, and no other label set is there to use: the error stands."""
+    from sqlalchemy.exc import IntegrityError
+
+    label_set, coder = setup
+    monkeypatch.setattr(label_service, "read_state", lambda *args: None)
+    with pytest.raises(IntegrityError):
+        label_service.open_state(
+            db.session, label_set.document_id, coder.id, label_set.codebook_version.codebook_id
+        )
+    db.session.rollback()
+
+
 def test_open_state_makes_a_label_set_under_the_newest_version(
     setup: tuple[LabelSet, User],
 ) -> None:

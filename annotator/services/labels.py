@@ -325,7 +325,10 @@ def open_state(
         )
     except IntegrityError:
         session.rollback()
-        return read_state(session, document_id, coder_id, codebook_id)
+        winner = read_state(session, document_id, coder_id, codebook_id)
+        if winner is None:  # not the race: the document or the coder is gone
+            raise
+        return winner
     key = inserted.inserted_primary_key
     assert key is not None
     return LabelSetState(
