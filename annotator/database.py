@@ -178,13 +178,14 @@ def release_writer_queues(*_args: Any) -> None:
         queues.pop().release()
 
 
-def _writing() -> bool:
+def _may_write() -> bool:
     """True in a request that may write; false in reads and outside requests (the CLI)."""
-    return (
-        has_request_context()
-        and request.method not in READ_METHODS
-        and request.endpoint not in DEFERRED_WRITE_ENDPOINTS
-    )
+    return has_request_context() and request.method not in READ_METHODS
+
+
+def _writing() -> bool:
+    """True in a request that takes the write lock before its first statement."""
+    return _may_write() and request.endpoint not in DEFERRED_WRITE_ENDPOINTS
 
 
 def configure_engine(
@@ -236,8 +237,7 @@ def configure_engine(
             if (
                 not queue.held
                 and statement[:6].upper() in ("INSERT", "UPDATE", "DELETE")
-                and has_request_context()
-                and request.method not in READ_METHODS
+                and _may_write()
             ):
                 queue.acquire()
 

@@ -202,7 +202,7 @@ class Gunicorn:
             "--error-logfile",
             str(log),
             "--access-logfile",
-            os.environ.get("BENCH_ACCESS_LOG", str(scratch / "access.log")),
+            str(scratch / "access.log"),
             *extra,
             "annotator:create_app()",
         ]

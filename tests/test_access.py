@@ -231,6 +231,14 @@ def bob_codes_the_shared_document(project: Project) -> int:
     return evidence.id
 
 
+def route_names(project: Project) -> dict[str, int]:
+    """The values of the routes' placeholders, once bob has coded the shared document."""
+    return {
+        "shared": project.document_ids[SHARED],
+        "evidence": bob_codes_the_shared_document(project),
+    }
+
+
 def bob_codes_through_his_pages(auth: AuthActions, project: Project) -> int:
     """The same as bob_codes_the_shared_document, through the coding page and JSON endpoint."""
     shared = project.document_ids[SHARED]
@@ -317,10 +325,7 @@ def check(response: Any, expected: int | str, url: str) -> None:
 def test_permissions(
     client: FlaskClient, auth: AuthActions, project: Project, entry: Route, role: str
 ) -> None:
-    names = {
-        "shared": project.document_ids[SHARED],
-        "evidence": bob_codes_the_shared_document(project),
-    }
+    names = route_names(project)
     url = entry.url.format(**names)
     expected = entry.expect[role]
     expected = expected.format(**names) if isinstance(expected, str) else expected
@@ -513,10 +518,7 @@ def test_adjudicator_table_names_only_routes_of_the_app() -> None:
 def test_permissions_of_an_adjudicator(
     client: FlaskClient, auth: AuthActions, project: Project, entry: Route
 ) -> None:
-    names = {
-        "shared": project.document_ids[SHARED],
-        "evidence": bob_codes_the_shared_document(project),
-    }
+    names = route_names(project)
     carol = db.session.get(User, project.users["carol"])
     assert carol is not None
     carol.can_adjudicate = True
@@ -540,10 +542,7 @@ def test_no_get_route_shows_a_coder_anothers_labels(
     # Every GET route of the table, pages, JSON and downloads alike, with bob's labels
     # submitted or still a draft: nothing of his reaches alice (who codes the same
     # document) or carol (who codes nothing).
-    names = {
-        "shared": project.document_ids[SHARED],
-        "evidence": bob_codes_the_shared_document(project),
-    }
+    names = route_names(project)
     if not submitted:
         label_set = bobs_label_set(project)
         bob = db.session.get(User, project.users["bob"])
