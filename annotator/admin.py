@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, make_response, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
@@ -117,20 +117,31 @@ def users() -> Any:
             db.session.commit()
             role = ROLE_NAMES[user.role]
             if form.password.data:
-                message = _("Added %(role)s '%(username)s'.", role=role, username=user.username)
-            else:
-                message = _(
-                    "Added %(role)s '%(username)s'. Password (shown once): %(password)s",
-                    role=role,
-                    username=user.username,
-                    password=password,
+                flash(
+                    _("Added %(role)s '%(username)s'.", role=role, username=user.username),
+                    "success",
                 )
-            flash(message, "success")
-            return redirect(url_for("admin.users"))
+                return redirect(url_for("admin.users"))
+            # A generated password is shown in this answer only, never kept by the browser: a
+            # flash message would carry it in the session cookie (signed, not encrypted) and a
+            # redirect would leave it there until the next page.
+            notice = _(
+                "Added %(role)s '%(username)s'. Password (shown once): %(password)s",
+                role=role,
+                username=user.username,
+                password=password,
+            )
+            response = make_response(_render_users(UserForm(formdata=None), notice=notice))
+            response.headers["Cache-Control"] = "no-store"
+            return response
     elif form.is_submitted():
         status = 422
+    return _render_users(form), status
+
+
+def _render_users(form: UserForm, notice: str | None = None) -> str:
     people = db.session.scalars(select(User).order_by(User.role, User.username)).all()
-    return render_template("admin/users.html", form=form, people=people), status
+    return render_template("admin/users.html", form=form, people=people, notice=notice)
 
 
 @bp.post("/users/adjudicator")

@@ -45,6 +45,13 @@ def flashes(client: FlaskClient, url: str) -> list[str]:
     return [unescape(m) for m in re.findall(r'<li class="flash flash-\w+">(.*?)</li>', html, re.S)]
 
 
+def session_data(client: FlaskClient, cookie: str) -> Any:
+    """What a session cookie holds, as anyone who has the cookie can read it."""
+    app = client.application
+    serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
+    return serializer.loads(cookie)
+
+
 def field_errors(html: str, field_id: str) -> list[str]:
     """The error messages shown under one form field."""
     block = re.search(rf'<div class="field">\s*<label for="{field_id}">.*?</div>', html, re.DOTALL)
@@ -159,13 +166,26 @@ def test_new_coder_gets_a_password_shown_once(
     client: FlaskClient, auth: AuthActions, pi: AuthActions
 ) -> None:
     response = add_person(pi, username="dana", display_name="Dana Li")
-    assert response.status_code == 302
-    [message] = flashes(client, "/admin/users")
-    match = re.fullmatch(r"Added coder 'dana'\. Password \(shown once\): ([a-z2-9-]{19})", message)
-    assert match, message
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    notice = re.search(
+        r'<li class="flash flash-success" id="new-password">([^<]*)</li>', response.text
+    )
+    assert notice, response.text
+    match = re.fullmatch(
+        r"Added coder &#39;dana&#39;\. Password \(shown once\): ([a-z2-9-]{19})", notice.group(1)
+    )
+    assert match, notice.group(1)
     password = match.group(1)
+    # Only in that answer: not in the session cookie (signed, not encrypted), not on the
+    # next page, and the form is empty again.
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    assert password not in str(session_data(client, cookie.value))
+    assert flashes(client, "/admin/users") == []
     html = client.get("/admin/users").get_data(as_text=True)
     assert password not in html
+    assert 'name="username" required type="text" value=""' in response.text
     assert "<td>dana</td><td>Dana Li</td><td>coder</td>" in html
     user = db.session.scalar(db.select(User).where(User.username == "dana"))
     assert user is not None and password not in user.password_hash
