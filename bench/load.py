@@ -51,6 +51,7 @@ import runpy
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -866,6 +867,29 @@ def report(database: str, result: dict[str, Any], problems: list[str], args: Any
     return ok and not problems
 
 
+def reference_ms() -> float:
+    """Median time of a fixed pure-Python task: the machine's speed at the moment.
+
+    This machine's speed drifts by a third or more over a day (other tenants, clock
+    frequency), and the server's throughput with it; printed beside the figures, it lets runs
+    of different hours be compared. Lower is faster.
+    """
+
+    def task() -> int:
+        total = 0
+        for i in range(100_000):
+            row = {"id": i, "value": str(i)}
+            total += len(row["value"]) + i % 7
+        return total
+
+    times = []
+    for _ in range(7):
+        began = time.perf_counter()
+        task()
+        times.append((time.perf_counter() - began) * 1000)
+    return statistics.median(times)
+
+
 def fmt_load(load: list[float]) -> str:
     return " ".join(f"{value:.2f}" for value in load)
 
@@ -912,6 +936,7 @@ def run(database: str, args: argparse.Namespace) -> bool:
             url = postgres.create_database("annotator_load")
         else:
             url = f"sqlite:///{scratch / 'load.sqlite3'}"
+        reference = reference_ms()
         began = time.monotonic()
         plan = build_project(url, scratch, args.coders)
         print(
@@ -961,6 +986,10 @@ def run(database: str, args: argparse.Namespace) -> bool:
         for line in fault_log:
             print(f"fault at {line}")
         ok = report(database, result, problems, args)
+        print(
+            f"reference task (machine speed, lower is faster): {reference:.1f} ms before, "
+            f"{reference_ms():.1f} ms after"
+        )
         if any(result[p]["errors"] for p in ("mixed", "throughput") if p in result):
             log = server.log.read_text(errors="replace").splitlines()
             errors = [i for i, line in enumerate(log) if "Traceback" in line or "Error" in line]
