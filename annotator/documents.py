@@ -21,7 +21,7 @@ from .metadata import MetadataError, parse_metadata_csv
 from .models import Assignment, Document, LabelSet
 from .sanitize import stored_document_html
 from .services import adjudication as adjudication_service
-from .services.documents import ImportReport, import_file, stored_path
+from .services.documents import ImportReport, import_file, stored_path, unmatched_metadata
 
 bp = Blueprint("documents", __name__, url_prefix="/documents")
 
@@ -147,8 +147,13 @@ def upload() -> Any:
                     )
                 )
                 temporary.unlink(missing_ok=True)
+        # A row whose file name matches no upload is likely a typo (or a file of another
+        # batch): said beside the report, as `annotator import` warns of it.
+        unmatched = unmatched_metadata(metadata, [Path(o.path) for o in report.outcomes])
         status = 200 if not report.refused else 422
-        return render_template("documents/upload.html", form=form, report=report), status
+        return render_template(
+            "documents/upload.html", form=form, report=report, unmatched=unmatched
+        ), status
     status = 422 if form.is_submitted() else 200  # submitted without a file
     return render_template("documents/upload.html", form=form, report=report), status
 

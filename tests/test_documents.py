@@ -231,6 +231,33 @@ def test_metadata_csv_is_applied(client: FlaskClient, pi: AuthActions, project: 
     assert "<td>上海</td><td>上海市</td><td>provincial</td><td>2019</td><td>tender</td>" in html
 
 
+def test_metadata_rows_that_match_no_upload_are_named(
+    client: FlaskClient, pi: AuthActions, project: Project
+) -> None:
+    metadata = (
+        "filename,province\n"
+        "gbk.txt,甘肃\n"
+        "gbk .txt,上海\n"  # a typo
+        "<b>later.pdf</b>,北京\n"  # a file of another batch, and markup stays text
+    )
+    response = upload(pi, [fixture("gbk.txt")], metadata)
+    assert response.status_code == 200
+    notice = re.search(
+        r'<p class="flash flash-warning" id="unmatched-metadata">(.*?)</p>', response.text
+    )
+    assert notice, response.text
+    assert notice.group(1).endswith(": &lt;b&gt;later.pdf&lt;/b&gt;, gbk .txt")
+    assert "<b>later.pdf" not in response.text
+    document = db.session.scalar(db.select(Document).where(Document.filename == "gbk.txt"))
+    assert document is not None and document.province == "甘肃"
+    # Every row matched: nothing to say.
+    response = upload(
+        pi, [fixture("zh_embedded_font.pdf")], "filename,year\nzh_embedded_font.pdf,2019\n"
+    )
+    assert response.status_code == 200
+    assert 'id="unmatched-metadata"' not in response.text
+
+
 def test_bad_metadata_csv_imports_nothing(app: Flask, pi: AuthActions, project: Project) -> None:
     before = document_hashes()
     metadata = "filename,year,value\nzh_embedded_font.pdf,soon,-5\n"
