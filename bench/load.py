@@ -932,7 +932,7 @@ def run(database: str, args: argparse.Namespace) -> bool:
         if database == "postgresql":
             from tests.pgserver import PostgresServer
 
-            postgres = PostgresServer.start()
+            postgres = PostgresServer.start(durable=True)
             url = postgres.create_database("annotator_load")
         else:
             url = f"sqlite:///{scratch / 'load.sqlite3'}"

@@ -58,8 +58,13 @@ class PostgresServer:
     pg_ctl: str
 
     @classmethod
-    def start(cls) -> PostgresServer:
-        """initdb a new cluster in a temporary folder and start it."""
+    def start(cls, durable: bool = False) -> PostgresServer:
+        """initdb a new cluster in a temporary folder and start it.
+
+        Tests run it without syncing to disk (``fsync=off``); ``durable`` keeps
+        PostgreSQL's default, a sync at every commit, as a server in use has it (the load
+        benchmark).
+        """
         initdb, pg_ctl = find_binary("initdb"), find_binary("pg_ctl")
         if not initdb or not pg_ctl:
             raise FileNotFoundError(
@@ -85,7 +90,9 @@ class PostgresServer:
                 "--no-locale",
             ]
         )
-        options = f"-h 127.0.0.1 -p {port} -k {root} -F -c max_connections=100 -c fsync=off"
+        options = f"-h 127.0.0.1 -p {port} -k {root} -c max_connections=100"
+        if not durable:
+            options += " -F -c fsync=off"
         server._run(
             [
                 pg_ctl,
