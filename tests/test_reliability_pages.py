@@ -65,19 +65,31 @@ def code(
     db.session.commit()
 
 
+def code_shared(
+    project: Project,
+    bob_differs: dict[str, Any],
+    solo: dict[str, dict[str, Any]] | None = None,
+) -> Project:
+    """Alice and bob code the shared document, each quoting for its kind, and submit.
+
+    Bob's values are alice's (``VALUES``) changed by ``bob_differs``; then each coder
+    named in ``solo`` codes the other document with the values given.
+    """
+    code(project, "alice", SHARED, VALUES, quotes=(("document_kind", ALICE_QUOTE),))
+    code(project, "bob", SHARED, {**VALUES, **bob_differs}, quotes=(("document_kind", BOB_QUOTE),))
+    for coder, values in (solo or {}).items():
+        code(project, coder, SOLO, values)
+    return project
+
+
 @pytest.fixture
 def coded(project: Project) -> Project:
     """Alice and bob code the shared document; they differ on the kind and the depth."""
-    code(project, "alice", SHARED, VALUES, quotes=(("document_kind", ALICE_QUOTE),))
-    code(
+    return code_shared(
         project,
-        "bob",
-        SHARED,
-        {**VALUES, "document_kind": "award", "integration_depth": "symbolic"},
-        quotes=(("document_kind", BOB_QUOTE),),
+        {"document_kind": "award", "integration_depth": "symbolic"},
+        solo={"alice": VALUES},
     )
-    code(project, "alice", SOLO, VALUES)
-    return project
 
 
 def page(client: FlaskClient, url: str) -> str:

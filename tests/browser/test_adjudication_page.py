@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from ..conftest import PASSWORD, Project
-from ..test_reliability_pages import ALICE_QUOTE, BOB_QUOTE, SHARED, VALUES, code
+from ..test_reliability_pages import BOB_QUOTE, SHARED, code_shared
 from .conftest import ARTIFACTS, PageProblems, log_in
 
 pytestmark = pytest.mark.browser
@@ -18,15 +18,7 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def coded(project: Project) -> Project:
     """Alice and bob code the shared document: they differ on its kind and its services."""
-    code(project, "alice", SHARED, VALUES, quotes=(("document_kind", ALICE_QUOTE),))
-    code(
-        project,
-        "bob",
-        SHARED,
-        {**VALUES, "document_kind": "award", "service_type": ["crime_reporting"]},
-        quotes=(("document_kind", BOB_QUOTE),),
-    )
-    return project
+    return code_shared(project, {"document_kind": "award", "service_type": ["crime_reporting"]})
 
 
 def test_a_coder_given_the_right_adjudicates_beside_the_document(

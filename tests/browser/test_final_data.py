@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 from ..conftest import PASSWORD, Project
-from ..test_reliability_pages import ALICE_QUOTE, BOB_QUOTE, SHARED, SOLO, VALUES, code
+from ..test_reliability_pages import ALICE_QUOTE, BOB_QUOTE, SHARED, SOLO, VALUES, code_shared
 from .conftest import PageProblems, log_in
 
 pytestmark = pytest.mark.browser
@@ -20,16 +20,7 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def coded(project: Project) -> Project:
     """Alice and bob differ on the kind of the shared document; alice alone codes another."""
-    code(project, "alice", SHARED, VALUES, quotes=(("document_kind", ALICE_QUOTE),))
-    code(
-        project,
-        "bob",
-        SHARED,
-        {**VALUES, "document_kind": "award"},
-        quotes=(("document_kind", BOB_QUOTE),),
-    )
-    code(project, "alice", SOLO, VALUES)
-    return project
+    return code_shared(project, {"document_kind": "award"}, solo={"alice": VALUES})
 
 
 def test_the_pi_decides_analyses_and_downloads(

@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from ..conftest import PASSWORD, Project
-from ..test_reliability_pages import ALICE_QUOTE, BOB_QUOTE, SHARED, SOLO, VALUES, code
+from ..test_reliability_pages import ALICE_QUOTE, BOB_QUOTE, SHARED, VALUES, code_shared
 from .conftest import ARTIFACTS, PageProblems, log_in
 
 pytestmark = pytest.mark.browser
@@ -17,17 +17,8 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def coded(project: Project) -> Project:
     """Alice and bob code two documents alike except the kind of the first: alpha is defined."""
-    code(project, "alice", SHARED, VALUES, quotes=(("document_kind", ALICE_QUOTE),))
-    code(
-        project,
-        "bob",
-        SHARED,
-        {**VALUES, "document_kind": "award"},
-        quotes=(("document_kind", BOB_QUOTE),),
-    )
-    code(project, "alice", SOLO, {**VALUES, "document_kind": "award", "year": 2020})
-    code(project, "bob", SOLO, {**VALUES, "document_kind": "award", "year": 2020})
-    return project
+    solo = {**VALUES, "document_kind": "award", "year": 2020}
+    return code_shared(project, {"document_kind": "award"}, solo={"alice": solo, "bob": solo})
 
 
 def test_dashboard_chart_marks_the_minimums_and_draws_intervals(
