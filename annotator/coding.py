@@ -51,14 +51,16 @@ def _version_for(assignment: Assignment) -> CodebookVersion:
     return latest
 
 
-def _label_set(assignment: Assignment, *, create: bool) -> LabelSet | None:
-    # A save locks the label set until it commits (``create`` is true for the saves).
+def _label_set(assignment: Assignment, *, create: bool, lock: bool = False) -> LabelSet | None:
+    # A request that changes the label set locks it until it commits (``create`` is true
+    # for the saves; ``lock`` for the changes that make none): it reads the revision that
+    # it then raises, which an autosave landing in between must not share.
     found = label_service.find_label_set(
         db.session,
         assignment.document_id,
         current_user.id,
         assignment.codebook_id,
-        for_update=create,
+        for_update=create or lock,
     )
     if found is not None or not create:
         return found
@@ -414,7 +416,7 @@ def add_evidence_json(document_id: int) -> Any:
 def remove_evidence(document_id: int, evidence_id: int) -> Any:
     """Detach a quote."""
     assignment = get_assignment(document_id)
-    label_set = _label_set(assignment, create=False)
+    label_set = _label_set(assignment, create=False, lock=True)
     if label_set is None:
         abort(404)
     try:
@@ -432,7 +434,7 @@ def remove_evidence(document_id: int, evidence_id: int) -> Any:
 def reopen(document_id: int) -> Any:
     """Make a submitted label set editable again."""
     assignment = get_assignment(document_id)
-    label_set = _label_set(assignment, create=False)
+    label_set = _label_set(assignment, create=False, lock=True)
     if label_set is None:
         abort(404)
     label_service.reopen(db.session, label_set, current_user)

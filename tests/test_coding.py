@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import re
+import threading
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from markupsafe import escape
 
 from annotator.extensions import db
 from annotator.models import CodebookVersion, LabelSet, LabelStatus, Page
+from annotator.services import labels as label_service
 
 from .conftest import AuthActions, Project, csrf_token
 
@@ -564,6 +567,83 @@ def test_evidence_is_added_from_the_page_text_and_removed(
     assert response.status_code == 302
     assert 'class="evidence"' not in client.get(f"/code/{document_id}").get_data(as_text=True)
     assert alices_label_set(project).evidence == []  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("change", ["remove evidence", "reopen"])
+def test_a_change_that_raises_the_revision_makes_a_request_landing_meanwhile_wait(
+    app: Flask,
+    client: FlaskClient,
+    alice: AuthActions,
+    project: Project,
+    monkeypatch: pytest.MonkeyPatch,
+    change: str,
+) -> None:
+    """Removing a quote or reopening reads the revision it raises: nothing may come between.
+
+    The request locks its label set first (PostgreSQL's row lock, SQLite's write lock), so
+    what alice's other tab sends meanwhile waits for it: an autosave is then made on the
+    new revision, a second reopen finds the label set open. Without the lock, on
+    PostgreSQL, the autosave would land in between and share its revision number with
+    the removal, and both reopens would be recorded.
+    """
+    document_id = project.document_ids[SHARED]
+    if change == "remove evidence":
+        assert add_evidence(alice, document_id, "province", "1", PAGE_1_LINE).status_code == 302
+        label_set = alices_label_set(project)
+        assert label_set is not None
+        [evidence] = label_set.evidence
+        url, service = f"/code/{document_id}/evidence/{evidence.id}/delete", "remove_evidence"
+    else:
+        submitted = {**REQUIRED_FILLED, "revision": "0", "action": "submit"}
+        assert alice.post(f"/code/{document_id}", submitted).status_code == 302
+        url, service = f"/code/{document_id}/reopen", "reopen"
+    label_set = alices_label_set(project)
+    assert label_set is not None
+    before = label_set.revision
+    db.session.rollback()
+    other_tab = AuthActions(app.test_client())
+    assert other_tab.login("alice").status_code == 302
+    answers: list[Any] = []
+
+    def meanwhile() -> None:
+        if change == "remove evidence":
+            answers.append(
+                other_tab.post_json(
+                    f"/code/{document_id}/labels.json", {"values": {"city": "福州"}}
+                )
+            )
+        else:
+            answers.append(other_tab.post(url))
+
+    other = threading.Thread(target=meanwhile)
+    original = getattr(label_service, service)
+    waited: list[bool] = []
+
+    def with_a_request_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread() is other:  # the other tab's own reopen
+            return original(*args, **kwargs)
+        other.start()
+        other.join(0.5)  # it lands now, unless the label set is locked
+        waited.append(other.is_alive())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(label_service, service, with_a_request_meanwhile)
+    assert alice.post(url).status_code == 302
+    other.join(10)
+    assert waited == [True]
+    [answer] = answers
+    label_set = alices_label_set(project)
+    assert label_set is not None
+    events = [e.action for e in label_service.history(db.session, label_set)]
+    if change == "remove evidence":
+        assert (answer.status_code, answer.get_json()["revision"]) == (200, before + 2)
+        assert (label_set.revision, label_set.evidence) == (before + 2, [])
+        assert label_set.values()["city"] == "福州"
+        assert events[-2:] == ["remove_evidence", "set_value"]
+    else:
+        assert answer.status_code == 302
+        assert (label_set.revision, label_set.status) == (before + 1, LabelStatus.IN_PROGRESS)
+        assert events.count("reopen") == 1
 
 
 @pytest.mark.parametrize(

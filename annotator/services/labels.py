@@ -526,7 +526,12 @@ def save_labels(
 
 
 def reopen(session: Session, label_set: LabelSet, user: User) -> None:
-    """Make a submitted label set editable again, and say so in the history."""
+    """Make a submitted label set editable again, and say so in the history.
+
+    Like ``add_evidence`` and ``remove_evidence``, it raises the revision it read: the
+    caller loads the label set locked (``find_label_set(for_update=True)``), so that a save
+    landing in between waits and is made on the new revision instead of sharing it.
+    """
     if label_set.status is not LabelStatus.SUBMITTED:
         return
     label_set.status = LabelStatus.IN_PROGRESS
