@@ -25,6 +25,7 @@ from .codebook import Variable
 from .documents import document_html
 from .extensions import db
 from .forms import choices, form_to_value, value_to_form, variable_field
+from .i18n import translated
 from .models import CodebookVersion, Document, FinalValue, LabelSet, LabelStatus, User
 from .reliability_views import codebook_lang
 from .services import adjudication as service
@@ -286,10 +287,10 @@ def set_value(document_id: int) -> Any:
         abort(403)
     except service.AdjudicationError as error:
         db.session.rollback()
-        # The codebook's message (in English, like every domain message) goes to the field.
+        # The codebook's message goes to the field (translated when the codebook's is).
         for key, message in error.errors.items():
             target = form.value if key in ("value", "variable") else form.source
-            target.errors = [*target.errors, message]
+            target.errors = [*target.errors, translated(message)]
         return _render(found, version, (row.variable.id, form), 422)
     db.session.commit()
     flash(_("Final value saved."), "success")

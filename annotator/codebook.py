@@ -26,6 +26,8 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from .messages import Message
+
 __all__ = [
     "Codebook",
     "CodebookError",
@@ -240,43 +242,58 @@ class Variable:
             return _normalize_yesno(value)
         if isinstance(value, str):
             return (value.strip() or None), None
-        return None, f"expected text, got {_describe_value(value)}"
+        return None, Message("expected text, got %(value)s", value=_describe_value(value))
 
     def _normalize_code(self, value: object) -> tuple[object, str | None]:
         code = _code_of(value)
         if code is None:
-            return None, f"expected an option code, got {_describe_value(value)}"
+            return None, Message(
+                "expected an option code, got %(value)s", value=_describe_value(value)
+            )
         if not code:
             return None, None
         if self.option(code) is None:
-            return None, f"unknown option code {_quote(code)} (codes: {', '.join(self.codes)})"
+            return None, Message(
+                "unknown option code %(code)s (codes: %(codes)s)",
+                code=_quote(code),
+                codes=", ".join(self.codes),
+            )
         return code, None
 
     def _normalize_codes(self, value: object) -> tuple[object, str | None]:
         if not isinstance(value, list | tuple | set | frozenset):
-            return None, f"expected a list of option codes, got {_describe_value(value)}"
+            return None, Message(
+                "expected a list of option codes, got %(value)s", value=_describe_value(value)
+            )
         chosen: set[str] = set()
         unknown: list[str] = []
         for item in value:
             code = _code_of(item)
             if not code:
-                return None, f"expected option codes, got {_describe_value(item)} in the list"
+                return None, Message(
+                    "expected option codes, got %(value)s in the list", value=_describe_value(item)
+                )
             if self.option(code) is None:
                 if code not in unknown:
                     unknown.append(code)
             else:
                 chosen.add(code)
         if unknown:
-            listed = ", ".join(_quote(code) for code in unknown)
-            plural = "s" if len(unknown) > 1 else ""
-            return None, f"unknown option code{plural} {listed} (codes: {', '.join(self.codes)})"
+            listed, codes = ", ".join(_quote(code) for code in unknown), ", ".join(self.codes)
+            if len(unknown) == 1:
+                return None, Message(
+                    "unknown option code %(code)s (codes: %(codes)s)", code=listed, codes=codes
+                )
+            return None, Message(
+                "unknown option codes %(listed)s (codes: %(codes)s)", listed=listed, codes=codes
+            )
         # An empty selection counts as missing: codebooks that need "none of these" say so with
         # an explicit option, which keeps "not yet coded" and "coded as none" apart.
         return ([code for code in self.codes if code in chosen] or None), None
 
     def _normalize_number(self, value: object) -> tuple[object, str | None]:
         if isinstance(value, bool):
-            return None, f"expected a number, got {_describe_value(value)}"
+            return None, Message("expected a number, got %(value)s", value=_describe_value(value))
         number: int | float
         if isinstance(value, str):
             text = value.strip()
@@ -288,7 +305,7 @@ class Variable:
                 try:
                     number = float(text)
                 except ValueError:
-                    return None, f"{_quote(text)} is not a number"
+                    return None, Message("%(text)s is not a number", text=_quote(text))
         elif isinstance(value, numbers.Integral):
             number = int(value)
         elif isinstance(value, numbers.Real | decimal.Decimal):
@@ -297,14 +314,24 @@ class Variable:
             except ValueError:  # Decimal("sNaN") refuses conversion
                 number = math.nan
         else:
-            return None, f"expected a number, got {_describe_value(value)}"
+            return None, Message("expected a number, got %(value)s", value=_describe_value(value))
         if isinstance(number, float) and not math.isfinite(number):
-            return None, f"expected a finite number, got {_quote(str(value).strip())}"
+            return None, Message(
+                "expected a finite number, got %(value)s", value=_quote(str(value).strip())
+            )
         number = _whole(number)
         if self.minimum is not None and number < self.minimum:
-            return None, f"{number} is below the minimum of {_whole(self.minimum)}"
+            return None, Message(
+                "%(number)s is below the minimum of %(minimum)s",
+                number=number,
+                minimum=_whole(self.minimum),
+            )
         if self.maximum is not None and number > self.maximum:
-            return None, f"{number} is above the maximum of {_whole(self.maximum)}"
+            return None, Message(
+                "%(number)s is above the maximum of %(maximum)s",
+                number=number,
+                maximum=_whole(self.maximum),
+            )
         return number, None
 
 
@@ -323,7 +350,9 @@ def _normalize_yesno(value: object) -> tuple[object, str | None]:
             return True, None
         if text in _NO:
             return False, None
-    return None, f"expected yes or no (true or false), got {_describe_value(value)}"
+    return None, Message(
+        "expected yes or no (true or false), got %(value)s", value=_describe_value(value)
+    )
 
 
 def _code_of(value: object) -> str | None:

@@ -19,6 +19,7 @@ from .codebook import Codebook as CodebookDefinition
 from .documents import document_html
 from .extensions import db
 from .forms import EvidenceForm, choices, fill_form, form_values, label_form_class
+from .i18n import translated, translated_errors, translated_problems
 from .models import Assignment, CodebookVersion, Evidence, LabelSet, LabelStatus, Page
 from .quotes import locate
 from .services import labels as label_service
@@ -228,9 +229,9 @@ def code(document_id: int) -> Any:
         for variable_id, message in error.errors.items():
             field = getattr(form, "v_" + variable_id, None)
             if field is not None:
-                field.errors = [*field.errors, message]
+                field.errors = [*field.errors, translated(message)]
             else:
-                flash(message, "error")
+                flash(translated(message), "error")
         flash(
             _("Nothing was saved: correct the marked fields.")
             if not submit
@@ -313,7 +314,7 @@ def save_json(document_id: int) -> Any:
         ), 409
     except label_service.LabelError as error:
         db.session.rollback()
-        return jsonify(error="invalid", errors=error.errors), 422
+        return jsonify(error="invalid", errors=translated_errors(error.errors)), 422
     db.session.commit()
     saved = result.state
     return jsonify(revision=saved.revision, status=saved.status.value, values=saved.values)
@@ -351,7 +352,10 @@ def add_evidence(document_id: int) -> Any:
         )
     except label_service.LabelError as error:
         db.session.rollback()
-        flash(_("Evidence not added: %(problems)s", problems=str(error)), "error")
+        flash(
+            _("Evidence not added: %(problems)s", problems=translated_problems(error.errors)),
+            "error",
+        )
         return redirect(url_for("coding.code", document_id=document_id))
     db.session.commit()
     flash(_("Evidence added."), "success")
@@ -406,7 +410,9 @@ def add_evidence_json(document_id: int) -> Any:
         )
     except label_service.LabelError as error:
         db.session.rollback()
-        return jsonify(error=str(error), errors=error.errors), 422
+        return jsonify(
+            error=translated_problems(error.errors), errors=translated_errors(error.errors)
+        ), 422
     db.session.commit()
     return jsonify(evidence=evidence.as_dict(), revision=label_set.revision)
 
@@ -423,7 +429,7 @@ def remove_evidence(document_id: int, evidence_id: int) -> Any:
         label_service.remove_evidence(db.session, label_set, current_user, evidence_id)
     except label_service.LabelError as error:
         db.session.rollback()
-        flash(str(error), "error")
+        flash(translated_problems(error.errors), "error")
         return redirect(url_for("coding.code", document_id=document_id))
     db.session.commit()
     return redirect(url_for("coding.code", document_id=document_id))

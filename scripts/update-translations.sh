@@ -18,6 +18,7 @@ CATALOGS=annotator/translations
     --mapping-file=babel.cfg \
     --keywords=_l \
     --keywords=lazy_pgettext:1c,2 \
+    --keywords=Message \
     --add-comments=NOTE: \
     --project=annotator \
     --version="$(sed -n 's/^version = "\(.*\)"$/\1/p' pyproject.toml)" \

@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TRANSLATIONS = ROOT / "annotator" / "translations"
 TEMPLATE = TRANSLATIONS / "messages.pot"
 # The keywords scripts/update-translations.sh gives `pybabel extract` besides the defaults.
-KEYWORDS = {**DEFAULT_KEYWORDS, "_l": None, "lazy_pgettext": ((1, "c"), 2)}
+KEYWORDS = {**DEFAULT_KEYWORDS, "_l": None, "lazy_pgettext": ((1, "c"), 2), "Message": None}
 
 
 def catalog_files(locale: str) -> tuple[Path, Path]:
@@ -359,6 +359,58 @@ def test_messages_follow_the_language(client: FlaskClient, project: Project) -> 
     )
     assert response.status_code == 401
     assert "用户名或密码错误。" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("locale", "over_maximum", "required", "not_on_page"),
+    [
+        (
+            "zh_Hans",
+            "3000 超过最大值 2035",
+            "必填：提交前请填写",
+            "province: 第 2 页上没有这段引文",
+        ),
+        (
+            None,
+            "3000 is above the maximum of 2035",
+            "required: give a value before submitting",
+            "province: the quote is not on page 2",
+        ),
+    ],
+)
+def test_a_coders_refused_values_are_explained_in_their_language(
+    client: FlaskClient,
+    auth: AuthActions,
+    project: Project,
+    locale: str | None,
+    over_maximum: str,
+    required: str,
+    not_on_page: str,
+) -> None:
+    """The codebook's and the label service's messages follow the interface's language."""
+    set_locale("alice", locale)
+    db.session.commit()
+    auth.login("alice")
+    document_id = project.document_ids["zh_cid_font.pdf"]
+    response = auth.post_json(f"/code/{document_id}/labels.json", {"values": {"year": "3000"}})
+    assert response.status_code == 422
+    assert response.get_json()["errors"] == {"year": over_maximum}
+    response = auth.post(
+        f"/code/{document_id}", {"v_year": "", "revision": "0", "action": "submit"}
+    )
+    assert response.status_code == 422
+    errors = re.search(
+        r'<div class="variable[^"]*" id="variable-year".*?<p class="field-error"[^>]*>(.*?)</p>',
+        response.get_data(as_text=True),
+        re.S,
+    )
+    assert errors and errors.group(1) == required
+    response = auth.post_json(
+        f"/code/{document_id}/evidence.json",
+        {"variable": "province", "page": 2, "quote": "采购人：福建省公安厅"},
+    )
+    assert response.status_code == 422
+    assert response.get_json()["error"] == not_on_page
 
 
 def test_the_pi_sets_a_new_persons_language(

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager, joinedload
 
 from ..codebook import Codebook as CodebookDefinition
+from ..messages import Message
 from ..models import (
     Assignment,
     CodebookVersion,
@@ -27,6 +28,9 @@ from ..models import (
     utcnow,
 )
 from . import Session
+
+# Refused changes of a submitted label set.
+SUBMITTED = Message("this label set is submitted: reopen it to change it")
 
 
 class LabelError(ValueError):
@@ -70,7 +74,12 @@ class StaleRevision(LabelError):
     def __init__(self, current: LabelSetState, expected: int):
         super().__init__(
             {
-                "": f"this label set was saved elsewhere (revision {current.revision}, you had {expected})"
+                "": Message(
+                    "this label set was saved elsewhere (revision %(revision)s, you had "
+                    "%(expected)s)",
+                    revision=current.revision,
+                    expected=expected,
+                )
             }
         )
         self.current_revision = current.revision
@@ -373,7 +382,7 @@ def _checked(
         try:
             variable = codebook.variable(variable_id)
         except KeyError:
-            errors[variable_id] = "not a variable of this codebook"
+            errors[variable_id] = Message("not a variable of this codebook")
             continue
         problem = variable.check_value(raw)
         if problem:
@@ -383,7 +392,7 @@ def _checked(
     if submit and not errors:
         merged = {**current, **normalised}
         for variable_id in codebook.missing_required(merged):
-            errors[variable_id] = "required: give a value before submitting"
+            errors[variable_id] = Message("required: give a value before submitting")
     if errors:
         raise LabelError(errors)
     return normalised
@@ -416,7 +425,7 @@ def save_state(
         if expected_revision is not None and expected_revision != state.revision:
             raise StaleRevision(state, expected_revision)
         if state.status is LabelStatus.SUBMITTED:
-            raise LabelError({"": "this label set is submitted: reopen it to change it"})
+            raise LabelError({"": SUBMITTED})
         current = state.values
         normalised = _checked(state.codebook(session), values, current, submit)
         changed_values = {
@@ -447,7 +456,7 @@ def save_state(
             break
         fresh = reread_state(session, state.id)
         if fresh is None:
-            raise LabelError({"": "this label set was deleted meanwhile"})
+            raise LabelError({"": Message("this label set was deleted meanwhile")})
         if expected_revision is not None:
             raise StaleRevision(fresh, expected_revision)
         state = fresh
@@ -561,26 +570,32 @@ def add_evidence(
     refused: evidence must be checkable.
     """
     if label_set.status is LabelStatus.SUBMITTED:
-        raise LabelError({"": "this label set is submitted: reopen it to change it"})
+        raise LabelError({"": SUBMITTED})
     codebook: CodebookDefinition = label_set.codebook_version.parsed()
     try:
         codebook.variable(variable)
     except KeyError:
-        raise LabelError({variable: "not a variable of this codebook"}) from None
+        raise LabelError({variable: Message("not a variable of this codebook")}) from None
     quote = quote.strip()
     if not quote:
-        raise LabelError({variable: "the quote is empty"})
+        raise LabelError({variable: Message("the quote is empty")})
     text = session.scalar(
         select(Page.text).where(Page.document_id == label_set.document_id, Page.number == page)
     )
     if text is None:
-        raise LabelError({variable: f"the document has no page {page}"})
+        raise LabelError({variable: Message("the document has no page %(page)s", page=page)})
     if start is None:
         start = text.find(quote)
         if start < 0:
-            raise LabelError({variable: f"the quote is not on page {page}"})
+            raise LabelError({variable: Message("the quote is not on page %(page)s", page=page)})
     elif text[start : start + len(quote)] != quote:
-        raise LabelError({variable: f"the quote is not at offset {start} of page {page}"})
+        raise LabelError(
+            {
+                variable: Message(
+                    "the quote is not at offset %(start)s of page %(page)s", start=start, page=page
+                )
+            }
+        )
     evidence = Evidence(
         variable=variable, page=page, quote=quote, start=start, end=start + len(quote)
     )
@@ -596,10 +611,10 @@ def add_evidence(
 def remove_evidence(session: Session, label_set: LabelSet, user: User, evidence_id: int) -> None:
     """Detach a quote; the history keeps what it was."""
     if label_set.status is LabelStatus.SUBMITTED:
-        raise LabelError({"": "this label set is submitted: reopen it to change it"})
+        raise LabelError({"": SUBMITTED})
     evidence = next((e for e in label_set.evidence if e.id == evidence_id), None)
     if evidence is None:
-        raise LabelError({"": f"no evidence {evidence_id} in this label set"})
+        raise LabelError({"": Message("no evidence %(id)s in this label set", id=evidence_id)})
     _record(
         session,
         label_set,
