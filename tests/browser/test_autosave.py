@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from annotator.extensions import db
-from annotator.models import LabelSet
+from annotator.models import LabelSet, User
 
 from ..conftest import PASSWORD, Project
 from .conftest import PageProblems, log_in
@@ -177,16 +177,29 @@ def test_two_tabs_never_overwrite_each_other_silently(
     assert all("status of 409" in error for error in problems.errors), problems.errors
 
 
+@pytest.mark.parametrize(
+    ("locale", "refusal"),
+    [(None, "1890 is below the minimum of 2011"), ("zh_Hans", "1890 低于最小值 2011")],
+)
 def test_a_refused_value_is_kept_and_the_rest_is_saved(
-    page: Any, problems: PageProblems, live_server: str, project: Project
+    page: Any,
+    problems: PageProblems,
+    live_server: str,
+    project: Project,
+    locale: str | None,
+    refusal: str,
 ) -> None:
+    alice = db.session.get(User, project.users["alice"])
+    assert alice is not None
+    alice.locale = locale  # the refusal comes in the coder's language
+    db.session.commit()
     log_in(page, live_server, "alice", PASSWORD)
     open_document(page, live_server, project)
     page.fill("#v_year", "1890")  # below the codebook's minimum
     page.fill("#v_city", "漳州市")
     state = page.locator("[data-role=save-state]")
     expect(state).to_have_attribute("data-kind", "warning")
-    expect(page.locator("#variable-year .autosave-error")).to_contain_text("minimum")
+    expect(page.locator("#variable-year .autosave-error")).to_contain_text(refusal)
     assert saved_values(project)["city"] == "漳州市"
     assert saved_values(project).get("year") is None
     page.reload()  # the refused entry is still there, from the draft
