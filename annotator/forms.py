@@ -14,6 +14,7 @@ from wtforms import (
     Field,
     HiddenField,
     IntegerField,
+    PasswordField,
     RadioField,
     SelectChoice,
     SelectField,
@@ -176,7 +177,9 @@ class UserForm(FlaskForm):
         choices=choices([("", _l("The browser's language")), *LOCALES.items()]),
         default="",
     )
-    password = StringField(_l("Password (leave empty to generate one)"))
+    # A PasswordField: a form sent back with an error (a user name taken) must not carry
+    # the password typed into it.
+    password = PasswordField(_l("Password (leave empty to generate one)"))
 
 
 class AdjudicatorForm(FlaskForm):

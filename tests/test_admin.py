@@ -216,11 +216,13 @@ def test_chosen_password_is_not_shown(client: FlaskClient, pi: AuthActions) -> N
 def test_bad_person_is_refused_at_the_field(
     client: FlaskClient, pi: AuthActions, fields: dict[str, str], field: str, message: str
 ) -> None:
-    response = add_person(pi, **fields)
+    response = add_person(pi, **fields, password="a typed secret")
     assert response.status_code == 422
     errors = field_errors(response.get_data(as_text=True), field)
     assert any(error.startswith(message) for error in errors), errors
     assert count(User) == 4
+    # The form comes back with what was typed, but not with the password.
+    assert "a typed secret" not in response.text
 
 
 # --- assignments --------------------------------------------------------------------------
