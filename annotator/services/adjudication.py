@@ -20,6 +20,7 @@ from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import selectinload
 
 from ..codebook import Variable, VariableType
+from ..messages import Message
 from ..models import (
     Assignment,
     CodebookVersion,
@@ -490,7 +491,7 @@ def set_final(
     try:
         definition = version.parsed().variable(variable)
     except KeyError:
-        raise AdjudicationError({"variable": "not a variable of this codebook"}) from None
+        raise AdjudicationError({"variable": Message("not a variable of this codebook")}) from None
     if source_coder is not None:
         label_set = next(
             (
@@ -502,7 +503,12 @@ def set_final(
         )
         if label_set is None:
             raise AdjudicationError(
-                {"source": f"{source_coder.username} has no submitted coding of this document"}
+                {
+                    "source": Message(
+                        "%(coder)s has no submitted coding of this document",
+                        coder=source_coder.username,
+                    )
+                }
             )
         value = label_set.values().get(variable)
     problem = definition.check_value(value)

@@ -8,8 +8,11 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from annotator.extensions import db
+from annotator.models import User
+
 from ..conftest import PASSWORD, Project
-from .conftest import PageProblems, attach, log_in
+from .conftest import SELECT_PASSAGE, PageProblems, attach, log_in
 
 pytestmark = pytest.mark.browser
 
@@ -68,6 +71,27 @@ def test_pdf_selection_becomes_evidence_and_survives_reload(
     )
     assert problems.errors == []
     assert problems.dialogs == []
+
+
+def test_attaching_evidence_speaks_the_coders_language(
+    page: Any, problems: PageProblems, live_server: str, project: Project
+) -> None:
+    alice = db.session.get(User, project.users["alice"])
+    assert alice is not None
+    alice.locale = "zh_Hans"
+    db.session.commit()
+    log_in(page, live_server, "alice", PASSWORD)
+    page.goto(f"{live_server}/code/{project.document_ids['zh_cid_font.pdf']}")
+    page.wait_for_selector("[data-pdf-viewer][data-rendered-pages~='1']", state="attached")
+    layer = ".pdf-page[data-page='1'] .textLayer"
+    assert page.evaluate(SELECT_PASSAGE, [layer + " span", "福建省公安厅"])
+    expect(page.locator(".attach-menu p")).to_have_text("附加到…")
+    page.click(".attach-menu button[data-variable='province']")
+    expect(page.locator(".attach-message")).to_have_text("证据已添加。")
+    expect(page.locator("#variable-province ul.evidence li")).to_have_text(
+        "第 1 页: “福建省公安厅”"
+    )
+    assert problems.errors == []
 
 
 def test_html_report_selection_is_highlighted_and_runs_no_script(

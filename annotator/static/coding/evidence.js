@@ -28,6 +28,15 @@ import {
 } from "./text.js";
 
 let root = null;
+// What this script says, in the interface language (the page's data-messages), with the
+// English as a fallback.
+let messages = {};
+
+function say(key, english, values = {}) {
+  let text = messages[key] || english;
+  for (const [name, value] of Object.entries(values)) text = text.replace(`{${name}}`, value);
+  return text;
+}
 
 function csrfToken() {
   return document.querySelector("#label-form input[name=csrf_token]")?.value || "";
@@ -132,7 +141,7 @@ function addToList(item) {
   const link = document.createElement("a");
   link.href = `#page-${item.page}`;
   link.className = "evidence-link";
-  link.textContent = `p. ${item.page}: “${item.quote}”`;
+  link.textContent = `${say("evidencePage", "p. {page}", { page: item.page })}: “${item.quote}”`;
   entry.append(link);
   list.append(entry);
   return entry;
@@ -149,12 +158,14 @@ async function attach(variable, chosen) {
       body: JSON.stringify({ variable, ...chosen }),
     });
   } catch (error) {
-    showMessage(`Evidence not added: ${error.message || error}`, true);
+    const problems = error.message || String(error);
+    showMessage(say("evidenceNotAdded", "Evidence not added: {problems}", { problems }), true);
     return;
   }
   const body = await response.json().catch(() => ({}));
   if (!response.ok) {
-    showMessage(`Evidence not added: ${body.error || response.status}`, true);
+    const problems = body.error || String(response.status);
+    showMessage(say("evidenceNotAdded", "Evidence not added: {problems}", { problems }), true);
     return;
   }
   const item = body.evidence;
@@ -165,7 +176,7 @@ async function attach(variable, chosen) {
   highlight(item.page, item.start, item.end, item.id);
   if (entry) drawInViews(entry);
   window.getSelection()?.removeAllRanges();
-  showMessage("Evidence added.", false);
+  showMessage(say("evidenceAdded", "Evidence added."), false);
 }
 
 function openMenu(chosen, x, y) {
@@ -174,7 +185,7 @@ function openMenu(chosen, x, y) {
   menu.className = "attach-menu";
   menu.setAttribute("role", "menu");
   const title = document.createElement("p");
-  title.textContent = "Attach to…";
+  title.textContent = say("attachTo", "Attach to…");
   menu.append(title);
   for (const variable of variables()) {
     const button = document.createElement("button");
@@ -307,6 +318,7 @@ function goToEvidence(entry) {
 
 export function setUpEvidence(element) {
   root = element;
+  messages = JSON.parse(root.dataset.messages || "{}");
   for (const entry of entries()) {
     highlight(
       Number(entry.dataset.page),
