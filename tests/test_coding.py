@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from markupsafe import escape
+from sqlalchemy import text
 
 from annotator.extensions import db
 from annotator.models import CodebookVersion, LabelSet, LabelStatus, Page
@@ -619,13 +621,24 @@ def test_a_change_that_raises_the_revision_makes_a_request_landing_meanwhile_wai
     original = getattr(label_service, service)
     waited: list[bool] = []
 
-    def with_a_request_meanwhile(*args: Any, **kwargs: Any) -> Any:
+    def waits_for_this_request(session: Any) -> bool:
+        """Whether the other tab's request waits: for the row lock, on PostgreSQL."""
+        if session.get_bind().dialect.name != "postgresql":
+            other.join(0.5)  # SQLite's writers wait on a lock of the process, not seen here
+            return other.is_alive()
+        waiting = text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+        while other.is_alive():
+            if session.scalar(waiting):
+                return True
+            time.sleep(0.02)
+        return False
+
+    def with_a_request_meanwhile(session: Any, *args: Any, **kwargs: Any) -> Any:
         if threading.current_thread() is other:  # the other tab's own reopen
-            return original(*args, **kwargs)
-        other.start()
-        other.join(0.5)  # it lands now, unless the label set is locked
-        waited.append(other.is_alive())
-        return original(*args, **kwargs)
+            return original(session, *args, **kwargs)
+        other.start()  # it lands now, unless the label set is locked
+        waited.append(waits_for_this_request(session))
+        return original(session, *args, **kwargs)
 
     monkeypatch.setattr(label_service, service, with_a_request_meanwhile)
     assert alice.post(url).status_code == 302

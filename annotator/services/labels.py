@@ -212,7 +212,9 @@ def find_label_set(
         .order_by(CodebookVersion.number.desc())
     )
     if for_update:
-        query = query.with_for_update(of=LabelSet)
+        # Locked, it is read afresh: a label set the session had loaded before would
+        # otherwise keep the attributes it had then.
+        query = query.with_for_update(of=LabelSet).execution_options(populate_existing=True)
     return session.scalars(query).unique().first()
 
 
