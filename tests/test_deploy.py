@@ -5,7 +5,8 @@ and nginx with deploy/nginx/annotator.conf (its ports, certificate and folders c
 the proxy in front of it, over TLS with a certificate made here by openssl. Without nginx
 or openssl those tests are skipped, except in CI (``CI=true``), where they fail:
 scripts/install-system-deps.sh installs both. The Dockerfile and deploy/compose.yaml are
-only read: there is no Docker engine where the tests run.
+only read here: the tests need no Docker engine. deploy/check-compose.sh builds and runs
+them, by hand (docs/deploy.md).
 """
 
 from __future__ import annotations
