@@ -211,6 +211,35 @@ def test_a_refused_value_is_kept_and_the_rest_is_saved(
     assert page.evaluate(DRAFT_KEYS) == []
 
 
+def test_the_page_says_saved_only_once_what_was_typed_meanwhile_is_saved(
+    page: Any, problems: PageProblems, live_server: str, project: Project
+) -> None:
+    log_in(page, live_server, "alice", PASSWORD)
+    open_document(page, live_server, project)
+    held: list[Any] = []
+
+    def hold_the_first_save(route: Any) -> None:
+        if held:
+            route.continue_()
+        else:
+            held.append(route)  # answered below, once the coder has typed on
+
+    page.route("**/labels.json", hold_the_first_save)
+    page.fill("#v_city", "漳州市")
+    for _ in range(100):
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, "the first save was not sent"
+    page.fill("#v_city", "厦门市")  # while the first save is under way
+    held[0].continue_()
+    state = page.locator("[data-role=save-state]")
+    # The first answer saved 漳州市 only: the page must not say that all is saved yet.
+    expect(state).to_have_attribute("data-kind", "busy")
+    wait_saved(page)
+    assert saved_values(project)["city"] == "厦门市"
+
+
 def test_drafts_of_another_coder_are_removed_from_a_shared_browser(
     page: Any, live_server: str, project: Project
 ) -> None:

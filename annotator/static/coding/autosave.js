@@ -34,6 +34,7 @@ export class Autosave {
     this.state = "idle"; // idle | conflict | login | offline
     this.conflictRevision = null;
     this.invalid = new Set(); // variables the server refused: saved without them meanwhile
+    this.changedSinceSend = false; // the form changed after the last save was sent
   }
 
   start() {
@@ -44,6 +45,7 @@ export class Autosave {
       if (!event.target.closest("#label-form")) return;
       const variable = event.target.closest(".variable")?.id?.slice("variable-".length);
       if (variable && this.invalid.delete(variable)) this.clearError(variable);
+      this.changedSinceSend = true;
       this.writeDraft();
       this.schedule();
     };
@@ -190,6 +192,7 @@ export class Autosave {
   }
 
   async send(revision, tokenRefreshed = false) {
+    this.changedSinceSend = false;
     const state = this.read();
     const values = Object.fromEntries(
       Object.entries(state.values).filter(([id]) => !this.invalid.has(id)),
@@ -239,6 +242,11 @@ export class Autosave {
     if (status && answer.status === "in_progress") status.textContent = this.messages.inProgress;
     if (same(sent, this.read())) this.removeDraft();
     else this.writeDraft(); // typed on while saving: the draft now starts from the new revision
+    if (this.changedSinceSend) {
+      // Not "all saved": what was typed meanwhile goes with the save already scheduled.
+      this.show(this.messages.saving, "busy");
+      return;
+    }
     const time = new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
     if (this.invalid.size > 0) {
       this.show(this.messages.savedExcept.replace("{time}", time), "warning");
