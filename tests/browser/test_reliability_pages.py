@@ -74,9 +74,20 @@ def test_disagreements_show_two_coders_side_by_side(
     expect(values.nth(0)).to_contain_text(ALICE_QUOTE)
     expect(values.nth(1)).to_contain_text("bob")
     expect(values.nth(1)).to_contain_text(BOB_QUOTE)
-    left, right = values.nth(0).bounding_box(), values.nth(1).bounding_box()
-    assert left is not None and right is not None
-    assert abs(left["y"] - right["y"]) < 2 and left["x"] + left["width"] <= right["x"]
+    # Both boxes in one layout, once the fonts are in (a late font moves what is below it).
+    left, right = page.evaluate(
+        """async () => {
+            await document.fonts.ready;
+            return [...document.querySelectorAll(".disagreement .coder-value")].map((e) => {
+                const box = e.getBoundingClientRect();
+                return {x: box.x, y: box.y, width: box.width};
+            });
+        }"""
+    )
+    assert abs(left["y"] - right["y"]) < 2 and left["x"] + left["width"] <= right["x"], (
+        left,
+        right,
+    )
     page.click(f".disagreement h3 a:text-is('{SHARED}')")
     page.wait_for_url(f"**/documents/{coded.document_ids[SHARED]}")
     assert problems.errors == []
