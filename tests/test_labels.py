@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.exc import OperationalError
 
 from annotator.extensions import db
 from annotator.models import (
@@ -228,6 +230,35 @@ def test_a_save_on_an_overtaken_read_is_made_again_on_the_saved_state(
         ("set_value", "depth"),
         ("set_note", None),
     ]
+
+
+def test_a_save_that_lost_a_round_makes_its_next_round_on_a_locked_read(
+    setup: tuple[LabelSet, User], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """However many tabs save at once, a save without a revision is made in two rounds."""
+    label_set, coder = setup
+    read = read_then_overtaken(label_set, coder)
+    rereads: list[bool] = []
+    original = label_service.reread_state
+
+    def recorded(session: Any, label_set_id: int, *, lock: bool = False) -> Any:
+        rereads.append(lock)
+        return original(session, label_set_id, lock=lock)
+
+    monkeypatch.setattr(label_service, "reread_state", recorded)
+    result = label_service.save_state(db.session, read, coder.id, {"depth": "high"})
+    if db.engine.dialect.name == "postgresql":
+        # The row is held until this save commits: another writer waits instead of winning.
+        with db.engine.connect() as other:
+            other.execute(text("SET lock_timeout = '100ms'"))
+            with pytest.raises(OperationalError, match="lock"):
+                other.execute(
+                    text("UPDATE label_set SET note = 'other' WHERE id = :id"),
+                    {"id": label_set.id},
+                )
+    db.session.commit()
+    assert rereads == [True]
+    assert (result.state.revision, result.state.values) == (2, {"kind": "tender", "depth": "high"})
 
 
 def test_a_save_naming_a_revision_overtaken_after_the_read_is_stale(

@@ -120,6 +120,7 @@ _STATE_BY_OWNER = (
     .limit(1)
 )
 _STATE_BY_ID = _STATE.where(_label_set.c.id == bindparam("label_set_id"))
+_STATE_BY_ID_LOCKED = _STATE_BY_ID.with_for_update(of=_label_set)
 _VALUES = (
     select(_label.c.variable, _label.c.value)
     .where(_label.c.label_set_id == bindparam("label_set_id"))
@@ -176,8 +177,9 @@ _UPDATE_LABEL = update(_label).where(
 _INSERT_LABEL = insert(_label)
 _INSERT_EVENT = insert(_event)
 # A save that lost the race for its label set to a save that named no revision either is
-# made again on the new state; after this many rounds the writer is told to try again.
-SAVE_ROUNDS = 5
+# made again on the new state, read locked: its second round cannot lose. This bounds the
+# loop all the same; past it the writer would be told to try again.
+SAVE_ROUNDS = 3
 
 
 def find_assignment(session: Session, document: Document, coder: User) -> Assignment | None:
@@ -295,10 +297,17 @@ def read_state(
     return None if row is None else _state(connection, row)
 
 
-def reread_state(session: Session, label_set_id: int) -> LabelSetState | None:
-    """A label set's state as the database holds it now (None once it is deleted)."""
+def reread_state(
+    session: Session, label_set_id: int, *, lock: bool = False
+) -> LabelSetState | None:
+    """A label set's state as the database holds it now (None once it is deleted).
+
+    ``lock`` takes its row until the transaction ends (``FOR UPDATE``, PostgreSQL; on
+    SQLite a writer already holds the whole database).
+    """
     connection = session.connection()
-    row = connection.execute(_STATE_BY_ID, {"label_set_id": label_set_id}).first()
+    statement = _STATE_BY_ID_LOCKED if lock else _STATE_BY_ID
+    row = connection.execute(statement, {"label_set_id": label_set_id}).first()
     return None if row is None else _state(connection, row)
 
 
@@ -420,7 +429,9 @@ def save_state(
     on condition that its revision is still the one read, which takes the row (the
     database, on SQLite) until the transaction ends. When another save came between the
     read and the write, a save that named ``expected_revision`` is refused as stale; one
-    that did not is made again on what that other save left. The caller commits.
+    that did not is made again on what that other save left, read with the row locked,
+    so that it is made in two rounds at most however many tabs save at once. The caller
+    commits.
     """
     connection = session.connection()
     for _round in range(SAVE_ROUNDS):
@@ -456,7 +467,9 @@ def save_state(
             row.update(status=LabelStatus.SUBMITTED, submitted_at=now)
         if connection.execute(_UPDATE_LABEL_SET, row).rowcount == 1:
             break
-        fresh = reread_state(session, state.id)
+        # Lost to a save committed since the read: read again, locked, so that no third
+        # save can come between this read and the next round's write.
+        fresh = reread_state(session, state.id, lock=True)
         if fresh is None:
             raise LabelError({"": Message("this label set was deleted meanwhile")})
         if expected_revision is not None:
