@@ -69,6 +69,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         coding,
         documents,
         export_views,
+        i18n,
         reliability_views,
         security,
     )
@@ -77,6 +78,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", TRANSLATIONS_DIR)
     app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT_LOCALE)
     babel.init_app(app, locale_selector=auth.select_locale)
+    # A domain module's message (annotator.messages) in the page's language: {{ m|translated }}.
+    app.add_template_filter(i18n.translated, "translated")
 
     security.init_url_converters(app)  # before any route with an <int:...> is added
     app.register_blueprint(auth.bp)

@@ -42,6 +42,8 @@ import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 from markdown_it import MarkdownIt
 
+from .messages import Message
+
 PAGE_SEPARATOR = "\n\f\n"
 SUPPORTED_SUFFIXES = frozenset({".pdf", ".txt", ".html", ".htm", ".md", ".markdown"})
 
@@ -218,18 +220,25 @@ def detect_format(path: Path, head: bytes) -> DocumentFormat:
         return DocumentFormat.PDF
     if suffix == ".pdf":
         raise RefusedFile(
-            f"not a PDF (the file starts with {_preview(head)} despite the .pdf extension)"
+            Message(
+                "not a PDF (the file starts with %(start)s despite the .pdf extension)",
+                start=_preview(head),
+            )
         )
     if suffix not in SUPPORTED_SUFFIXES:
         raise RefusedFile(
-            f"unsupported file type '{suffix}'"
+            Message("unsupported file type '%(suffix)s'", suffix=suffix)
             if suffix
-            else "unsupported file type (no extension)"
+            else Message("unsupported file type (no extension)")
         )
     for signature, description in _BINARY_SIGNATURES:
         if head.startswith(signature):
             raise RefusedFile(
-                f"not text (the file is {description} despite the {suffix} extension)"
+                Message(
+                    "not text (the file is %(kind)s despite the %(suffix)s extension)",
+                    kind=description,
+                    suffix=suffix,
+                )
             )
     _decode(head, final=False)
     if suffix in {".html", ".htm"}:
@@ -279,7 +288,7 @@ def extract(
     try:
         size = path.stat().st_size
         if size == 0:
-            raise RefusedFile("empty file")
+            raise RefusedFile(Message("empty file"))
         if size > max_bytes:
             raise RefusedFile(_over_limit(size, max_bytes))
         with path.open("rb") as file:
@@ -287,9 +296,11 @@ def extract(
             # the very bytes the text came from.
             data = file.read(max_bytes + 1)
     except OSError as error:
-        raise RefusedFile(f"cannot read the file ({error.strerror or error})") from None
+        raise RefusedFile(
+            Message("cannot read the file (%(problem)s)", problem=error.strerror or str(error))
+        ) from None
     if not data:
-        raise RefusedFile("empty file")
+        raise RefusedFile(Message("empty file"))
     if len(data) > max_bytes:  # the file grew after stat()
         raise RefusedFile(_over_limit(len(data), max_bytes))
 
@@ -309,7 +320,9 @@ def extract(
         else:
             texts, title = _text_pages(source), None
         if len(texts) > max_pages:
-            raise RefusedFile(f"too many pages ({len(texts)} > {max_pages})")
+            raise RefusedFile(
+                Message("too many pages (%(pages)s > %(limit)s)", pages=len(texts), limit=max_pages)
+            )
     if sum(len(text) for text in texts) > limits.max_text_chars:
         raise RefusedFile(_too_much_text(limits.max_text_chars))
     return ExtractedDocument(
@@ -331,8 +344,11 @@ def _paginate(texts: list[str]) -> tuple[ExtractedPage, ...]:
     return tuple(pages)
 
 
-def _too_much_text(limit: int) -> str:
-    return f"too much text (more than {limit:,} characters): is it really one document?"
+def _too_much_text(limit: int) -> Message:
+    return Message(
+        "too much text (more than %(limit)s characters): is it really one document?",
+        limit=f"{limit:,}",
+    )
 
 
 # Elements a parser closes by itself, or that have no content: they add no depth.
@@ -378,13 +394,21 @@ def check_html_depth(source: str, limit: int) -> None:
     depth = html_nesting_depth(source)
     if depth > limit:
         raise RefusedFile(
-            f"HTML nested too deep ({depth:,} levels of elements > {limit:,}): "
-            "not a web page a person could read"
+            Message(
+                "HTML nested too deep (%(depth)s levels of elements > %(limit)s): "
+                "not a web page a person could read",
+                depth=f"{depth:,}",
+                limit=f"{limit:,}",
+            )
         )
 
 
-def _over_limit(size: int, max_bytes: int) -> str:
-    return f"over the size limit ({_human_size(size)} > {_human_size(max_bytes)})"
+def _over_limit(size: int, max_bytes: int) -> Message:
+    return Message(
+        "over the size limit (%(size)s > %(limit)s)",
+        size=_human_size(size),
+        limit=_human_size(max_bytes),
+    )
 
 
 def _human_size(size: int) -> str:
@@ -445,9 +469,9 @@ def _decode(data: bytes, *, final: bool) -> tuple[str, str]:
         if encoding == "gb18030" and not _looks_like_chinese(text):
             continue
         if "\x00" in text:
-            raise RefusedFile("not text (the file holds binary data)")
+            raise RefusedFile(Message("not text (the file holds binary data)"))
         return text, encoding
-    raise RefusedFile("not valid UTF-8 text (nor GB18030 Chinese text)")
+    raise RefusedFile(Message("not valid UTF-8 text (nor GB18030 Chinese text)"))
 
 
 def _candidate_encodings(data: bytes) -> list[str]:
@@ -520,7 +544,11 @@ def _pdf_pages(
         try:
             page_count = len(pdf)
             if page_count > max_pages:
-                raise RefusedFile(f"too many pages ({page_count} > {max_pages})")
+                raise RefusedFile(
+                    Message(
+                        "too many pages (%(pages)s > %(limit)s)", pages=page_count, limit=max_pages
+                    )
+                )
             title = _pdf_title(pdf)
             texts = []
             characters = 0
@@ -531,12 +559,17 @@ def _pdf_pages(
                     raise RefusedFile(_too_much_text(limits.max_text_chars))
                 if time.monotonic() - started > limits.max_seconds:
                     raise RefusedFile(
-                        f"reading the text took too long (over {limits.max_seconds:g} s, "
-                        f"at page {index + 1} of {page_count})"
+                        Message(
+                            "reading the text took too long (over %(limit)s s, at page "
+                            "%(page)s of %(pages)s)",
+                            limit=f"{limits.max_seconds:g}",
+                            page=index + 1,
+                            pages=page_count,
+                        )
                     )
                 texts.append(text)
         except pdfium.PdfiumError as error:
-            raise RefusedFile(f"corrupt PDF: {error}") from None
+            raise RefusedFile(Message("corrupt PDF: %(problem)s", problem=str(error))) from None
         finally:
             # Closing explicitly instead of waiting for garbage collection keeps memory flat
             # over a batch import of hundreds of files.
@@ -550,13 +583,20 @@ def _pdf_page_text(
     try:
         page = pdf[index]
     except pdfium.PdfiumError:
-        raise RefusedFile(f"corrupt PDF: page {index + 1} cannot be read") from None
+        raise RefusedFile(
+            Message("corrupt PDF: page %(page)s cannot be read", page=index + 1)
+        ) from None
     try:
         objects = pdfium_c.FPDFPage_CountObjects(page.raw)
         if objects > limits.max_page_objects:
             raise RefusedFile(
-                f"page {index + 1} is too complex to read ({objects:,} drawing objects > "
-                f"{limits.max_page_objects:,})"
+                Message(
+                    "page %(page)s is too complex to read (%(objects)s drawing objects > "
+                    "%(limit)s)",
+                    page=index + 1,
+                    objects=f"{objects:,}",
+                    limit=f"{limits.max_page_objects:,}",
+                )
             )
         textpage = page.get_textpage()
         try:
@@ -570,13 +610,15 @@ def _pdf_page_text(
 def _pdf_refusal(error: pdfium.PdfiumError) -> RefusedFile:
     code = error.err_code
     if code == pdfium_c.FPDF_ERR_PASSWORD:
-        return RefusedFile("encrypted PDF (password protected)")
+        return RefusedFile(Message("encrypted PDF (password protected)"))
     if code == pdfium_c.FPDF_ERR_SECURITY:
-        return RefusedFile("encrypted PDF (unsupported security scheme)")
+        return RefusedFile(Message("encrypted PDF (unsupported security scheme)"))
     if code == pdfium_c.FPDF_ERR_SUCCESS:
         # PDFium loaded the file but reports no pages.
-        return RefusedFile("corrupt PDF: the document has no pages")
-    return RefusedFile(f"corrupt PDF: {_PDFIUM_ERRORS.get(code, str(error))}")
+        return RefusedFile(Message("corrupt PDF: the document has no pages"))
+    return RefusedFile(
+        Message("corrupt PDF: %(problem)s", problem=_PDFIUM_ERRORS.get(code, str(error)))
+    )
 
 
 def _pdf_title(pdf: pdfium.PdfDocument) -> str | None:

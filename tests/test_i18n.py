@@ -28,7 +28,8 @@ from annotator.extensions import db
 from annotator.locales import LOCALES, best_locale, html_lang, locale_for_tag
 from annotator.models import User
 
-from .conftest import PASSWORD, AuthActions, Project, csrf_token
+from .conftest import FIXTURES, PASSWORD, AuthActions, Project, csrf_token
+from .test_documents import outcomes, upload
 
 ROOT = Path(__file__).resolve().parent.parent
 TRANSLATIONS = ROOT / "annotator" / "translations"
@@ -411,6 +412,25 @@ def test_a_coders_refused_values_are_explained_in_their_language(
     )
     assert response.status_code == 422
     assert response.get_json()["error"] == not_on_page
+
+
+def test_import_refusals_are_explained_in_the_pis_language(
+    client: FlaskClient, pi: AuthActions, project: Project
+) -> None:
+    set_locale("pi", "zh_Hans")
+    db.session.commit()
+    pdf = (FIXTURES / "zh_cid_font.pdf").read_bytes()
+    response = upload(
+        pi,
+        [(b"", "empty.txt"), (b"<html>hello</html>", "fake.pdf"), (pdf, "again.pdf")],
+    )
+    assert response.status_code == 422
+    reasons = [reason for _file, _result, reason in outcomes(response.text)]
+    assert reasons == [
+        "空文件",
+        "不是 PDF（文件以 '<html>' 开头，尽管扩展名为 .pdf）",
+        f"内容与文档 {project.document_ids['zh_cid_font.pdf']}（zh_cid_font.pdf）相同",
+    ]
 
 
 def test_the_pi_sets_a_new_persons_language(

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ..extraction import SUPPORTED_SUFFIXES, RefusedFile, extract, sha256_file
+from ..messages import Message
 from ..metadata import DocumentMetadata
 from ..models import Document, Page, User
 from . import Session
@@ -160,13 +161,20 @@ def import_file(
     try:
         if path.suffix.lower() not in SUPPORTED_SUFFIXES:
             raise RefusedFile(
-                f"unsupported file type '{path.suffix or '(none)'}': "
-                f"use {', '.join(sorted(SUPPORTED_SUFFIXES))}"
+                Message(
+                    "unsupported file type '%(suffix)s': use %(supported)s",
+                    suffix=path.suffix or "(none)",
+                    supported=", ".join(sorted(SUPPORTED_SUFFIXES)),
+                )
             )
         size = path.stat().st_size
         if size > max_bytes:
             raise RefusedFile(
-                f"over the size limit ({size / 2**20:.1f} MB > {max_bytes / 2**20:.1f} MB)"
+                Message(
+                    "over the size limit (%(size)s > %(limit)s)",
+                    size=f"{size / 2**20:.1f} MB",
+                    limit=f"{max_bytes / 2**20:.1f} MB",
+                )
             )
         sha256 = sha256_file(path)
         existing = session.scalar(select(Document).where(Document.sha256 == sha256))
@@ -174,14 +182,22 @@ def import_file(
             return ImportOutcome(
                 shown,
                 DUPLICATE,
-                f"same content as document {existing.id} ({existing.filename})",
+                Message(
+                    "same content as document %(id)s (%(name)s)",
+                    id=existing.id,
+                    name=existing.filename,
+                ),
                 existing.id,
             )
         extracted = extract(path, max_bytes=max_bytes)
     except RefusedFile as refusal:
         return ImportOutcome(shown, REFUSED, refusal.reason)
     except OSError as error:
-        return ImportOutcome(shown, REFUSED, f"cannot read the file: {error.strerror or error}")
+        return ImportOutcome(
+            shown,
+            REFUSED,
+            Message("cannot read the file: %(problem)s", problem=error.strerror or str(error)),
+        )
 
     stored: Path | None = None
     created = False
@@ -212,13 +228,17 @@ def import_file(
         if created and stored is not None:
             _discard(session, stored, extracted.sha256)
         return ImportOutcome(
-            shown, DUPLICATE, "same content as a document imported at the same time"
+            shown, DUPLICATE, Message("same content as a document imported at the same time")
         )
     except Exception as error:
         session.rollback()
         if created and stored is not None:
             _discard(session, stored, extracted.sha256)
-        return ImportOutcome(shown, REFUSED, f"could not be stored: {_storage_error(error)}")
+        return ImportOutcome(
+            shown,
+            REFUSED,
+            Message("could not be stored: %(problem)s", problem=_storage_error(error)),
+        )
     return ImportOutcome(shown, IMPORTED, None, document.id, tuple(document.flags))
 
 
