@@ -286,7 +286,7 @@ def save_json(document_id: int) -> Any:
     if note is not None and not isinstance(note, str):
         return jsonify(error="'note' must be text"), 400
     if state is None:
-        state = label_service.open_state(db.session, document_id, coder_id, codebook_id)
+        state = label_service.create_state(db.session, document_id, coder_id, codebook_id)
     if state is None:
         abort(409, _("the codebook of this assignment has no version"))
     try:

@@ -501,7 +501,7 @@ def test_autosaves_of_one_label_set_from_many_threads_at_once_all_land(
                     assert assigned is not None
                     codebook_id, state = assigned
                     if state is None:
-                        state = label_service.open_state(
+                        state = label_service.create_state(
                             db.session, document_id, coder_id, codebook_id
                         )
                     assert state is not None

@@ -287,20 +287,24 @@ def test_a_submit_overtaken_by_another_submit_is_refused(setup: tuple[LabelSet, 
 def test_a_first_save_that_lost_the_race_to_make_the_label_set_uses_the_winner(
     setup: tuple[LabelSet, User], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Two tabs' first saves: both find no label set, the second's insert is refused."""
+    """Two tabs' first saves: both read no label set, the second's insert is refused.
+
+    The second tab's read came before the first tab's insert: ``setup``'s label set is
+    that first tab's.
+    """
     label_set, coder = setup
     version = label_set.codebook_version
     document_id, codebook_id = label_set.document_id, version.codebook_id
     reads = []
     read_state = label_service.read_state
 
-    def read_before_the_other_tab(*args: object) -> label_service.LabelSetState | None:
+    def counted(*args: object) -> label_service.LabelSetState | None:
         reads.append(args)
-        return None if len(reads) == 1 else read_state(*args)  # type: ignore[arg-type]
+        return read_state(*args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(label_service, "read_state", read_before_the_other_tab)
-    state = label_service.open_state(db.session, document_id, coder.id, codebook_id)
-    assert len(reads) == 2
+    monkeypatch.setattr(label_service, "read_state", counted)
+    state = label_service.create_state(db.session, document_id, coder.id, codebook_id)
+    assert len(reads) == 1  # the winner's, after the refused insert
     assert state is not None and state.id == label_set.id
     db.session.rollback()
     assert db.session.scalars(select(LabelSet)).all() == [label_set]
@@ -315,20 +319,22 @@ def test_a_refused_insert_that_was_not_the_race_is_not_hidden(
     label_set, coder = setup
     monkeypatch.setattr(label_service, "read_state", lambda *args: None)
     with pytest.raises(IntegrityError):
-        label_service.open_state(
+        label_service.create_state(
             db.session, label_set.document_id, coder.id, label_set.codebook_version.codebook_id
         )
     db.session.rollback()
 
 
-def test_open_state_makes_a_label_set_under_the_newest_version(
+def test_create_state_makes_a_label_set_under_the_newest_version(
     setup: tuple[LabelSet, User],
 ) -> None:
     label_set, _coder = setup
     version = label_set.codebook_version
     bob = add_user(db.session, "bob", Role.CODER, "password-2")
     db.session.commit()
-    state = label_service.open_state(db.session, label_set.document_id, bob.id, version.codebook_id)
+    state = label_service.create_state(
+        db.session, label_set.document_id, bob.id, version.codebook_id
+    )
     assert state is not None and state.id != label_set.id
     assert (state.codebook_version_id, state.revision, state.values) == (version.id, 0, {})
     result = label_service.save_state(db.session, state, bob.id, {"kind": "award"})

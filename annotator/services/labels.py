@@ -311,20 +311,17 @@ def reread_state(
     return None if row is None else _state(connection, row)
 
 
-def open_state(
+def create_state(
     session: Session, document_id: int, coder_id: int, codebook_id: int
 ) -> LabelSetState | None:
-    """The coder's label set for the document, made under the codebook's newest version if
-    there is none yet; None when the codebook has no version.
+    """The coder's label set for the document, made under the codebook's newest version,
+    for a caller that read none (``assigned_state``); None when the codebook has no version.
 
-    Two first saves of the same document at once (two tabs) both find nothing and both
+    Two first saves of the same document at once (two tabs) both read nothing and both
     insert: the unique constraint refuses the second, which then reads the first's label
     set. The caller must not have written anything yet in its transaction: the refused
     insert rolls it back.
     """
-    state = read_state(session, document_id, coder_id, codebook_id)
-    if state is not None:
-        return state
     version = session.connection().execute(_NEWEST_VERSION, {"codebook_id": codebook_id}).first()
     if version is None:
         return None
