@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from flask_babel import gettext
 
-from .messages import Message
+from .messages import Message, on_one_line
 
 
 def translated(text: str) -> str:
@@ -23,7 +23,4 @@ def translated_errors(errors: Mapping[str, str]) -> dict[str, str]:
 
 def translated_problems(errors: Mapping[str, str]) -> str:
     """The messages on one line, each after its variable id, as ``LabelError`` says them."""
-    return "; ".join(
-        f"{key}: {translated(message)}" if key else translated(message)
-        for key, message in errors.items()
-    )
+    return on_one_line(errors, translated)

@@ -16,6 +16,7 @@ one of its keywords (scripts/update-translations.sh).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 
@@ -30,3 +31,9 @@ class Message(str):
         message.template = template
         message.values = values
         return message
+
+
+def on_one_line(errors: Mapping[str, str], say: Callable[[str], str] = str) -> str:
+    """Messages keyed by what they are about (``""``: the whole) on one line, each said by
+    ``say`` (a translation, in the web layer)."""
+    return "; ".join(f"{key}: {say(text)}" if key else say(text) for key, text in errors.items())

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager, joinedload
 
 from ..codebook import Codebook as CodebookDefinition
-from ..messages import Message
+from ..messages import Message, on_one_line
 from ..models import (
     Assignment,
     CodebookVersion,
@@ -37,7 +37,7 @@ class LabelError(ValueError):
     """A write was refused; ``errors`` maps variable ids (or ``""``) to messages."""
 
     def __init__(self, errors: Mapping[str, str]):
-        super().__init__("; ".join(f"{k}: {v}" if k else v for k, v in errors.items()))
+        super().__init__(on_one_line(errors))
         self.errors = dict(errors)
 
 
